@@ -1,0 +1,3 @@
+from kimi_lsp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,246 @@
+"""Typed settings merged in layers, lowest first.
+
+defaults < ``[tool.kimi-lsp]`` in the workspace's ``pyproject.toml`` or ``.kimi-lsp.toml`` < environment
+< LSP ``initializationOptions`` / ``workspace/configuration`` (section ``kimi``) < CLI flags.
+
+A file inside the workspace may not choose where code and keys are sent: ``baseUrl``, ``model`` and any key
+found there are dropped with a warning naming the file and the key, so a cloned repository cannot redirect
+the user's code or API key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kimi_lsp.errors import ConfigError
+
+DEFAULT_BASE_URL = "https://api.moonshot.ai/v1"
+DEFAULT_MODEL = "kimi-k2-thinking"
+KEY_ENV_VARS = ("KIMI_API_KEY", "MOONSHOT_API_KEY")
+
+# Keys a file inside the workspace may never set.
+WORKSPACE_FORBIDDEN = frozenset({"baseUrl", "model", "apiKey", "api_key", "key"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a job, the client and the server read. Field names are the camelCase keys in snake_case."""
+
+    base_url: str = DEFAULT_BASE_URL
+    model: str = DEFAULT_MODEL
+    api_key: str | None = field(default=None, repr=False)
+    api_key_source: str | None = None  # the environment variable that held the key, never the key
+    test_command: str | None = None
+    max_steps: int = 100
+    context_budget: int = 64_000
+    apply_mode: str = "apply"
+    temperature: float = 1.0
+    top_p: float = 0.95
+    max_tokens: int = 16_384
+    run_tests_on_save: bool = False
+    request_timeout: float = 300.0  # seconds without a byte from the API before giving up on an attempt
+    connect_timeout: float = 10.0
+    max_retries: int = 5
+    retry_base_delay: float = 1.0
+    test_timeout: float = 300.0
+    max_wall_time: float = 3600.0
+    max_job_tokens: int = 20_000_000
+    allow_shell: bool = False
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    attr: str
+    kind: type
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    nullable: bool = False
+
+
+SPECS: dict[str, _Spec] = {
+    "baseUrl": _Spec("base_url", str),
+    "model": _Spec("model", str),
+    "testCommand": _Spec("test_command", str, nullable=True),
+    "maxSteps": _Spec("max_steps", int, 1, 300),
+    "contextBudget": _Spec("context_budget", int, 1_000, 230_000),
+    "applyMode": _Spec("apply_mode", str, choices=("apply", "preview")),
+    "temperature": _Spec("temperature", float, 0.0, 2.0),
+    "topP": _Spec("top_p", float, 0.0, 1.0),
+    "maxTokens": _Spec("max_tokens", int, 1, 262_144),
+    "runTestsOnSave": _Spec("run_tests_on_save", bool),
+    "requestTimeout": _Spec("request_timeout", float, 1.0, 3600.0),
+    "connectTimeout": _Spec("connect_timeout", float, 0.5, 300.0),
+    "maxRetries": _Spec("max_retries", int, 0, 20),
+    "retryBaseDelay": _Spec("retry_base_delay", float, 0.0, 60.0),
+    "testTimeout": _Spec("test_timeout", float, 1.0, 86_400.0),
+    "maxWallTime": _Spec("max_wall_time", float, 1.0, 86_400.0),
+    "maxJobTokens": _Spec("max_job_tokens", int, 1_000, 1_000_000_000),
+    "allowShell": _Spec("allow_shell", bool),
+}
+ATTR_TO_KEY = {spec.attr: key for key, spec in SPECS.items()}
+
+
+@dataclass
+class LoadedSettings:
+    """Settings plus where each value came from and the warnings met while merging."""
+
+    settings: Settings
+    sources: dict[str, str]
+    warnings: list[str]
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    spec = SPECS[key]
+
+    def bad(why: str) -> ConfigError:
+        return ConfigError(f"invalid setting {key}={value!r} from {source}: {why}")
+
+    if value is None:
+        if spec.nullable:
+            return None
+        raise bad("a value is required")
+    if spec.kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return value.lower() in ("true", "1", "yes", "on")
+        raise bad("expected true or false")
+    if spec.kind is int:
+        if isinstance(value, bool):
+            raise bad("expected an integer")
+        try:
+            number: Any = int(value) if not isinstance(value, float) or value.is_integer() else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None:
+            raise bad("expected an integer")
+        value = number
+    elif spec.kind is float:
+        if isinstance(value, bool):
+            raise bad("expected a number")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise bad("expected a number") from None
+    elif spec.kind is str:
+        if not isinstance(value, str):
+            raise bad("expected a string")
+        value = value.strip()
+        if not value and not spec.nullable:
+            raise bad("must not be empty")
+        if not value:
+            return None
+    if spec.minimum is not None and value < spec.minimum:
+        raise bad(f"must be at least {spec.minimum:g}")
+    if spec.maximum is not None and value > spec.maximum:
+        raise bad(f"must be at most {spec.maximum:g}")
+    if spec.choices is not None and value not in spec.choices:
+        raise bad(f"must be one of {', '.join(spec.choices)}")
+    if key == "baseUrl" and not (value.startswith("http://") or value.startswith("https://")):
+        raise bad("must start with http:// or https://")
+    return value
+
+
+def read_workspace_file(root: Path) -> tuple[dict[str, Any], str | None]:
+    """The ``[tool.kimi-lsp]`` table of ``.kimi-lsp.toml`` or ``pyproject.toml`` (first found) and its path."""
+    for name, table_path in ((".kimi-lsp.toml", ()), ("pyproject.toml", ("tool", "kimi-lsp"))):
+        path = root / name
+        if not path.is_file():
+            continue
+        try:
+            data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read settings from {path}: {exc}") from exc
+        for part in table_path:
+            data = data.get(part, {}) if isinstance(data, dict) else {}
+        if name == ".kimi-lsp.toml" and isinstance(data.get("kimi"), dict):
+            data = data["kimi"]
+        if data:
+            return dict(data), str(path)
+    return {}, None
+
+
+class SettingsBuilder:
+    """Merges the layers; each ``add_*`` call overrides what came before it."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+        self.sources: dict[str, str] = {key: "default" for key in SPECS}
+        self.warnings: list[str] = []
+        self._api_key: str | None = None
+        self._api_key_source: str | None = None
+
+    def _set(self, key: str, value: Any, source: str) -> None:
+        self._values[key] = _coerce(key, value, source)
+        self.sources[key] = source
+
+    def add_mapping(self, values: Mapping[str, Any], source: str, *, untrusted: bool = False) -> None:
+        for key, value in values.items():
+            if untrusted and (key in WORKSPACE_FORBIDDEN or "key" in key.lower() or "token" == key.lower()):
+                self.warnings.append(
+                    f"{source}: ignoring '{key}': a file inside the workspace may not choose the endpoint, "
+                    "the model or the API key (set it in your environment or editor settings)"
+                )
+                continue
+            if key not in SPECS:
+                self.warnings.append(f"{source}: unknown setting '{key}' ignored")
+                continue
+            if value is None and not SPECS[key].nullable:
+                continue  # editors send null for "not set"
+            self._set(key, value, source)
+
+    def add_workspace(self, root: Path | None) -> None:
+        if root is None:
+            return
+        values, path = read_workspace_file(root)
+        if path:
+            self.add_mapping(values, path, untrusted=True)
+
+    def add_env(self, env: Mapping[str, str]) -> None:
+        for name in KEY_ENV_VARS:
+            if env.get(name, "").strip():
+                self._api_key = env[name].strip()
+                self._api_key_source = name
+                break
+        if env.get("KIMI_BASE_URL", "").strip():
+            self._set("baseUrl", env["KIMI_BASE_URL"], "env KIMI_BASE_URL")
+        if env.get("KIMI_MODEL", "").strip():
+            self._set("model", env["KIMI_MODEL"], "env KIMI_MODEL")
+
+    def build(self) -> LoadedSettings:
+        kwargs = {SPECS[key].attr: value for key, value in self._values.items()}
+        settings = Settings(api_key=self._api_key, api_key_source=self._api_key_source, **kwargs)
+        sources = dict(self.sources)
+        sources["apiKey"] = f"env {self._api_key_source}" if self._api_key_source else "not set"
+        return LoadedSettings(settings, sources, list(self.warnings))
+
+
+def load_settings(
+    root: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    editor: Mapping[str, Any] | None = None,
+    editor_source: str = "initializationOptions",
+    cli: Mapping[str, Any] | None = None,
+) -> LoadedSettings:
+    """Merge every layer. ``editor`` is the LSP settings object, ``cli`` the flags given (camelCase keys)."""
+    builder = SettingsBuilder()
+    builder.add_workspace(root)
+    builder.add_env(os.environ if env is None else env)
+    if editor:
+        if not isinstance(editor, Mapping):
+            raise ConfigError(f"{editor_source}: settings must be an object, got {type(editor).__name__}")
+        builder.add_mapping(editor, editor_source)
+    if cli:
+        builder.add_mapping({k: v for k, v in cli.items() if v is not None}, "command line")
+    return builder.build()
