@@ -1,0 +1,344 @@
+"""One job = (workspace snapshot, task) → context → loop in a shadow workspace → verified result.
+
+The CLI (`kimi-lsp fix`) and the language server both call ``run_job``; neither knows how the other shows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from kimi_lsp.agent import prompts
+from kimi_lsp.agent.loop import AgentLoop, ChatModel, LoopLimits, StepEvent
+from kimi_lsp.agent.sandbox import run_command, test_env
+from kimi_lsp.agent.shadow import FileChange, Shadow
+from kimi_lsp.agent.tools import Toolbox
+from kimi_lsp.agent.transcript import Transcript, new_job_id
+from kimi_lsp.context import ContextRequest, Diagnostic, build_context
+from kimi_lsp.context.failures import TestReport, parse_test_output
+from kimi_lsp.errors import ConfigError, KimiError
+from kimi_lsp.model.types import Usage
+from kimi_lsp.settings import Settings
+
+JobKind = Literal["fix_tests", "fix", "refactor"]
+Status = Literal["fixed", "not_fixed", "unverified", "no_change", "cancelled", "error"]
+TEST_OUTPUT_FOR_MODEL = 12_000
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What to do and where. ``target`` is workspace-relative; lines are 1-based."""
+
+    root: Path
+    kind: JobKind = "fix_tests"
+    instruction: str | None = None
+    target: str | None = None
+    target_line: int | None = None
+    end_line: int | None = None
+    diagnostics: tuple[Diagnostic, ...] = ()
+    overlays: Mapping[str, str] = field(default_factory=dict)
+    job_id: str = field(default_factory=new_job_id)
+
+
+@dataclass
+class TestRun:
+    """One run of the full test command, as reported in ``tests.before`` / ``tests.after``."""
+
+    exit_code: int | None
+    passed: int
+    failed: int
+    errors: int
+    skipped: int
+    timed_out: bool
+    duration: float
+    failures: list[dict[str, Any]]
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "exit_code": self.exit_code,
+            "passed": self.passed,
+            "failed": self.failed,
+            "errors": self.errors,
+            "skipped": self.skipped,
+            "timed_out": self.timed_out,
+            "duration": round(self.duration, 3),
+            "failures": self.failures,
+        }
+
+    def for_model(self) -> str:
+        counts = (
+            f"exit code {self.exit_code}; {self.passed} passed, {self.failed} failed, {self.errors} errors"
+        )
+        if self.timed_out:
+            counts += "; TIMED OUT"
+        output = self.output
+        if len(output) > TEST_OUTPUT_FOR_MODEL:
+            half = TEST_OUTPUT_FOR_MODEL // 2
+            output = output[:half] + "\n[... output cut ...]\n" + output[-half:]
+        return f"{counts}\n```\n{output}\n```"
+
+
+@dataclass
+class JobResult:
+    job_id: str
+    status: Status
+    diff: str = ""
+    files: list[FileChange] = field(default_factory=list)
+    summary: str = ""
+    steps: int = 0
+    usage: Usage = field(default_factory=Usage)
+    test_command: str | None = None
+    before: TestRun | None = None
+    after: TestRun | None = None
+    transcript: str | None = None
+    stop_reason: str | None = None
+    requests: int = 0
+    rewrites: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "diff": self.diff,
+            "files": [
+                {
+                    "path": change.path,
+                    "change": "added"
+                    if change.old_text is None
+                    else "deleted"
+                    if change.new_text is None
+                    else "modified",
+                }
+                for change in self.files
+            ],
+            "summary": self.summary,
+            "steps": self.steps,
+            "usage": self.usage.to_json(),
+            "tests": {
+                "command": self.test_command,
+                "before": self.before.to_json() if self.before else None,
+                "after": self.after.to_json() if self.after else None,
+            },
+            "transcript": self.transcript,
+            "job_id": self.job_id,
+        }
+
+
+async def run_tests(command: str, root: Path, settings: Settings) -> TestRun:
+    """Run the whole test command in ``root`` under the sandbox and parse what it printed."""
+    result = await run_command(command, cwd=root, timeout=settings.test_timeout, env=test_env(os.environ))
+    report: TestReport = parse_test_output(result.output, root)
+    return TestRun(
+        exit_code=result.exit_code,
+        passed=report.passed,
+        failed=report.failed,
+        errors=report.errors,
+        skipped=report.skipped,
+        timed_out=result.timed_out,
+        duration=result.duration,
+        failures=[
+            {"test_id": f.test_id, "path": f.path, "line": f.line, "message": f.message}
+            for f in report.failures
+        ],
+        output=result.output,
+    )
+
+
+def _describe_diagnostic(d: Diagnostic) -> str:
+    source = f"[{d.source}] " if d.source else ""
+    return f"{d.path}:{d.line}: {source}{d.message}"
+
+
+def _loop_limits(settings: Settings) -> LoopLimits:
+    return LoopLimits(
+        max_steps=settings.max_steps,
+        max_job_tokens=settings.max_job_tokens,
+        max_wall_time=settings.max_wall_time,
+        output_reserve=settings.max_tokens,
+    )
+
+
+async def run_job(
+    request: JobRequest,
+    settings: Settings,
+    model: ChatModel,
+    *,
+    on_event: Callable[[StepEvent], None] | None = None,
+    on_log: Callable[[str], None] | None = None,
+    transcript_dir: Path | None = None,
+) -> JobResult:
+    """Run one job to its verified result. Cancelling the task stops the model stream and the tests at once."""
+    log = on_log or (lambda _text: None)
+    root = request.root.resolve()
+    if not root.is_dir():
+        raise ConfigError(f"workspace root {root} is not a folder")
+    command = settings.test_command
+    if request.kind == "fix_tests" and not command:
+        raise ConfigError("no test command: pass --test CMD or set testCommand")
+    transcript = Transcript(request.job_id, transcript_dir)
+    transcript.write(
+        "job",
+        {
+            "kind": request.kind,
+            "root": str(root),
+            "target": request.target,
+            "instruction": request.instruction,
+            "test_command": command,
+            "model": settings.model,
+            "base_url": settings.base_url,
+        },
+    )
+    result = JobResult(request.job_id, "error", test_command=command, transcript=_path(transcript))
+    shadow = await asyncio.to_thread(Shadow.create, root, dict(request.overlays))
+    try:
+        before: TestRun | None = None
+        if command:
+            log(f"running tests before any change: {command}")
+            before = await run_tests(command, shadow.root, settings)
+            result.before = before
+            transcript.write("tests.before", before.to_json())
+            log(f"tests before: {_counts(before)}")
+            if request.kind == "fix_tests" and before.ok:
+                result.status = "no_change"
+                result.summary = "The tests already pass; nothing to fix."
+                return result
+
+        context = await asyncio.to_thread(_build_context, request, root, settings, before)
+        task = _task_text(request, context, before)
+        transcript.write("context", {"tokens": context.tokens, "files": [f.path for f in context.files]})
+
+        toolbox = Toolbox(
+            shadow.root,
+            test_command=command,
+            test_timeout=settings.test_timeout,
+            allow_shell=settings.allow_shell,
+            env=test_env(os.environ),
+        )
+        loop = AgentLoop(
+            model,
+            toolbox,
+            prompts.SYSTEM_PROMPT,
+            limits=_loop_limits(settings),
+            on_event=on_event,
+            on_record=transcript.write,
+        )
+        began = time.monotonic()
+        outcome = await loop.run(task)
+        result.summary = outcome.summary
+        result.steps = outcome.steps
+        result.usage = outcome.usage
+        result.stop_reason = outcome.stop_reason
+        result.requests = outcome.requests
+        result.rewrites = outcome.rewrites
+        log(
+            f"model finished after {outcome.steps} steps in {time.monotonic() - began:.1f} s ({outcome.stop_reason})"
+        )
+
+        diff = await asyncio.to_thread(shadow.diff)
+        result.diff = diff.unified
+        result.files = list(diff.changes)
+        if not diff.changes:
+            result.status = "no_change"
+            return result
+        if not command:
+            result.status = "unverified"
+            return result
+        log(f"verifying: {command}")
+        after = await run_tests(command, shadow.root, settings)
+        result.after = after
+        transcript.write("tests.after", after.to_json())
+        log(f"tests after: {_counts(after)}")
+        result.status = "fixed" if after.ok else "not_fixed"
+        return result
+    finally:
+        transcript.write(
+            "result",
+            {"status": result.status, "steps": result.steps, "usage": result.usage.to_json()},
+        )
+        transcript.close()
+        await asyncio.shield(asyncio.to_thread(shadow.cleanup))
+
+
+def _path(transcript: Transcript) -> str | None:
+    return str(transcript.path) if transcript.path else None
+
+
+def _counts(run: TestRun) -> str:
+    if run.timed_out:
+        return "timed out"
+    return f"exit {run.exit_code}, {run.passed} passed, {run.failed} failed, {run.errors} errors"
+
+
+def _build_context(request: JobRequest, root: Path, settings: Settings, before: TestRun | None) -> Any:
+    failing = before is not None and not before.ok
+    return build_context(
+        ContextRequest(
+            root=root,
+            target=request.target,
+            target_line=request.target_line,
+            budget=settings.context_budget,
+            diagnostics=request.diagnostics,
+            test_output=before.output if failing and before is not None else None,
+            task=request.instruction,
+            overlays=dict(request.overlays),
+        )
+    )
+
+
+def _task_text(request: JobRequest, context: Any, before: TestRun | None) -> str:
+    before_text = before.for_model() if before is not None else None
+    if request.kind == "fix" and request.diagnostics:
+        return prompts.fix_diagnostics_task(
+            context.prompt, [_describe_diagnostic(d) for d in request.diagnostics], before_text
+        )
+    if request.instruction:
+        where = None
+        if request.target:
+            where = request.target
+            if request.target_line:
+                end = request.end_line or request.target_line
+                where += f" lines {request.target_line}-{end}"
+        return prompts.instruction_task(context.prompt, request.instruction, where, before_text)
+    return prompts.fix_tests_task(context.prompt, before_text)
+
+
+def changed_since(root: Path, changes: Sequence[FileChange]) -> list[str]:
+    """Files whose text in the working tree differs from the job's snapshot (the user edited them)."""
+    stale = []
+    for change in changes:
+        path = root / change.path
+        try:
+            current: str | None = path.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            current = None
+        except (OSError, UnicodeDecodeError):
+            stale.append(change.path)
+            continue
+        if current != change.old_text:
+            stale.append(change.path)
+    return stale
+
+
+def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
+    """Write a verified result into the working tree; refuses (KimiError) when the tree changed meanwhile."""
+    stale = changed_since(root, changes)
+    if stale:
+        raise KimiError(
+            "not applied: these files changed in the working tree while the job ran: " + ", ".join(stale)
+        )
+    for change in changes:
+        path = root / change.path
+        if change.new_text is None:
+            path.unlink(missing_ok=True)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(change.new_text, encoding="utf-8", newline="")

@@ -1,0 +1,56 @@
+"""Settings in force for each workspace folder, kept in memory so the code-action path never reads a file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kimi_lsp.agent.detect import detect_test_command
+from kimi_lsp.errors import ConfigError
+from kimi_lsp.settings import LoadedSettings, load_settings
+
+
+@dataclass
+class FolderConfig:
+    root: Path
+    loaded: LoadedSettings
+    detected_test_command: str | None
+
+    @property
+    def test_command(self) -> str | None:
+        return self.loaded.settings.test_command or self.detected_test_command
+
+
+@dataclass
+class ConfigStore:
+    """Merges initializationOptions and workspace/configuration over each folder's files and the environment."""
+
+    init_options: Mapping[str, Any] = field(default_factory=dict)
+    client_settings: Mapping[str, Any] = field(default_factory=dict)
+    folders: dict[Path, FolderConfig] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def load(self, root: Path) -> FolderConfig:
+        """(Re)load one folder; called off the code-action path (initialize, configuration changes, saves)."""
+        editor = {**self.init_options, **self.client_settings}
+        try:
+            loaded = load_settings(root, env=os.environ, editor=editor, editor_source="editor settings")
+        except ConfigError as exc:
+            self.errors.append(str(exc))
+            loaded = load_settings(None, env=os.environ)
+            loaded.warnings.append(str(exc))
+        config = FolderConfig(root, loaded, detect_test_command(root))
+        self.folders[root] = config
+        return config
+
+    def for_path(self, path: Path) -> FolderConfig | None:
+        """The folder holding ``path`` (the deepest one in a multi-root workspace)."""
+        best: FolderConfig | None = None
+        for root, config in self.folders.items():
+            if path == root or root in path.parents:
+                if best is None or len(root.parts) > len(best.root.parts):
+                    best = config
+        return best

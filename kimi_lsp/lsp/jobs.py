@@ -1,0 +1,334 @@
+"""Jobs inside the server: started by a command, reported through `$/progress`, cancellable, delivered as edits.
+
+``executeCommand`` returns as soon as the job is registered; the job itself runs as an asyncio task that
+owns its model stream, its test process group and its shadow folder, all released when it ends or is
+cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from kimi_lsp.agent.job import JobRequest, JobResult, run_job
+from kimi_lsp.agent.loop import ChatModel, StepEvent
+from kimi_lsp.agent.transcript import state_dir
+from kimi_lsp.errors import KimiError
+from kimi_lsp.lsp.actions import Proposal
+from kimi_lsp.lsp.results import EditCapabilities, OpenDocument, rebase_changes, uris_of
+from kimi_lsp.settings import Settings
+
+if TYPE_CHECKING:
+    from kimi_lsp.lsp.server import KimiServer
+
+APPLY_CONFIRM_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Region:
+    """What a job works on; two jobs on overlapping regions would fight over the same lines."""
+
+    key: str  # a document URI, or "tests:<root>"
+    start: int = 0
+    end: int = 1 << 30
+
+    def overlaps(self, other: Region) -> bool:
+        return self.key == other.key and self.start <= other.end and other.start <= self.end
+
+
+@dataclass
+class ServerJob:
+    id: str
+    title: str
+    root: Path
+    region: Region
+    settings: Settings
+    request: JobRequest
+    token: str
+    request_id: Any = None
+    task: asyncio.Task[None] | None = None
+    state: str = "running"  # running | done | cancelled | failed
+    last: str = "starting"
+    result: JobResult | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"jobId": self.id, "title": self.title, "state": self.state, "progress": self.last}
+        if self.result is not None:
+            out["status"] = self.result.status
+            out["summary"] = self.result.summary
+        return out
+
+
+@dataclass
+class StoredProposal:
+    job: ServerJob
+    result: JobResult
+    label: str
+    verified: bool
+    edit: types.WorkspaceEdit | None = None
+
+
+@dataclass
+class JobManager:
+    server: KimiServer
+    model_factory: Callable[[Settings], ChatModel]
+    jobs: dict[str, ServerJob] = field(default_factory=dict)
+    proposals: dict[str, StoredProposal] = field(default_factory=dict)
+
+    # --- starting and stopping ----------------------------------------------------------------------
+
+    def running(self) -> list[ServerJob]:
+        return [job for job in self.jobs.values() if job.state == "running"]
+
+    def start(self, job: ServerJob) -> ServerJob:
+        for other in self.running():
+            if other.region.overlaps(job.region):
+                raise KimiError(
+                    f"'{other.title}' is already running on this code (job {other.id}); "
+                    "cancel it (Kimi: Cancel) before starting another"
+                )
+        self.jobs[job.id] = job
+        job.task = asyncio.get_running_loop().create_task(self._run(job), name=f"kimi-job-{job.id}")
+        return job
+
+    async def cancel(self, job_id: str | None = None, *, timeout: float = 2.0) -> list[str]:
+        """Cancel one job (or all) and wait, briefly, for it to release its stream, tests and shadow."""
+        targets = [j for j in self.running() if job_id is None or j.id == job_id]
+        tasks = [j.task for j in targets if j.task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        return [j.id for j in targets]
+
+    def by_token(self, token: Any) -> ServerJob | None:
+        return next((j for j in self.jobs.values() if j.token == token), None)
+
+    def by_request(self, request_id: Any) -> ServerJob | None:
+        return next((j for j in self.running() if j.request_id == request_id), None)
+
+    async def shutdown(self) -> None:
+        await self.cancel(None, timeout=5.0)
+
+    # --- one job's life -----------------------------------------------------------------------------
+
+    async def _run(self, job: ServerJob) -> None:
+        progress = await self._begin_progress(job)
+        self.server.log(f"[{job.id}] started: {job.title} in {job.root}")
+
+        def on_event(event: StepEvent) -> None:
+            job.last = event.describe()
+            if progress:
+                percentage = min(99, int(100 * event.step / max(1, event.max_steps)))
+                self.server.work_done_progress.report(
+                    job.token, types.WorkDoneProgressReport(message=job.last, percentage=percentage, cancellable=True)
+                )
+            if event.phase == "tool":
+                self.server.log(f"[{job.id}] {job.last}")
+
+        def on_log(text: str) -> None:
+            job.last = text
+            self.server.log(f"[{job.id}] {text}")
+            if progress:
+                self.server.work_done_progress.report(job.token, types.WorkDoneProgressReport(message=text))
+
+        end_message = "Done"
+        try:
+            model = self.model_factory(job.settings)
+            try:
+                job.result = await run_job(job.request, job.settings, model, on_event=on_event, on_log=on_log)
+            finally:
+                closer = getattr(model, "aclose", None)
+                if closer is not None:
+                    await asyncio.shield(closer())
+            job.state = "done"
+            end_message = await self._deliver(job, job.result)
+        except asyncio.CancelledError:
+            job.state = "cancelled"
+            end_message = "Cancelled"
+            self.server.log(f"[{job.id}] cancelled; nothing applied")
+        except KimiError as exc:
+            job.state = "failed"
+            end_message = f"Failed: {exc}"
+            self.server.show(types.MessageType.Error, f"Kimi: {job.title} failed: {exc}")
+        except Exception as exc:  # a bug must end in a message, not a silent dead job
+            job.state = "failed"
+            end_message = f"Failed: {exc!r}"
+            self.server.show(types.MessageType.Error, f"Kimi: {job.title} failed unexpectedly: {exc!r}")
+        finally:
+            job.last = end_message
+            if progress:
+                self.server.work_done_progress.end(job.token, types.WorkDoneProgressEnd(message=end_message))
+            self.server.log(f"[{job.id}] {end_message}")
+
+    async def _begin_progress(self, job: ServerJob) -> bool:
+        caps = self.server.client_capabilities.window
+        if not (caps and caps.work_done_progress):
+            return False
+        try:
+            await asyncio.wait_for(self.server.work_done_progress.create_async(job.token), 10.0)
+        except Exception as exc:
+            self.server.log(f"[{job.id}] the client refused a progress token ({exc!r}); progress goes to the log")
+            return False
+        self.server.work_done_progress.begin(
+            job.token,
+            types.WorkDoneProgressBegin(title=f"Kimi: {job.title}", cancellable=True, message="starting", percentage=0),
+        )
+        return True
+
+    # --- results ------------------------------------------------------------------------------------
+
+    async def _deliver(self, job: ServerJob, result: JobResult) -> str:
+        if result.status in ("no_change",):
+            self.server.show(types.MessageType.Info, f"Kimi: {job.title}: no change. {result.summary}".strip())
+            return f"No change. {result.summary}".strip()
+        if result.status == "not_fixed":
+            self.server.show(
+                types.MessageType.Warning,
+                f"Kimi: {job.title}: the tests still fail after {result.steps} steps; nothing applied. "
+                f"Transcript: {result.transcript}",
+            )
+            return "Not fixed: the tests still fail"
+        verified = result.status == "fixed"
+        label = f"Kimi: {job.title}"
+        stored = StoredProposal(job, result, label, verified)
+        self.proposals[job.id] = stored
+        summary = result.summary or "change ready"
+        if job.settings.apply_mode == "apply" and verified:
+            applied, why = await self.apply(job.id)
+            if applied:
+                return f"Applied ({len(result.files)} file(s)). {summary}"
+            await self._offer(stored, f"not applied: {why}")
+            return f"Not applied: {why}"
+        await self._offer(stored, "verified by the tests" if verified else "NOT verified: no test command")
+        return f"Ready for review. {summary}"
+
+    def _open_documents(self) -> dict[str, OpenDocument]:
+        return {
+            uri: OpenDocument(doc.source, doc.version) for uri, doc in self.server.workspace.text_documents.items()
+        }
+
+    def _caps(self) -> EditCapabilities:
+        negotiated = self.server.workspace.position_encoding
+        encoding = str(getattr(negotiated, "value", negotiated) or "utf-16")
+        return EditCapabilities.of(self.server.client_capabilities, encoding)
+
+    def proposal_actions(self) -> list[Proposal]:
+        """Proposals as code-action material, from memory only (the edit was built when it was offered)."""
+        return [
+            Proposal(p.job.id, p.job.title, uris_of(p.job.root, p.result.files), p.edit)
+            for p in self.proposals.values()
+        ]
+
+    async def _offer(self, stored: StoredProposal, note: str) -> None:
+        rebased = rebase_changes(
+            stored.job.root,
+            stored.result.files,
+            self._open_documents(),
+            _read_disk,
+            self._caps(),
+            label=stored.label,
+            needs_confirmation=not stored.verified,
+        )
+        stored.edit = rebased.edit
+        message = f"Kimi: {stored.job.title}: {note}. {stored.result.summary}".strip()
+        choices = ["Apply", "Show diff", "Discard"]
+        asyncio.get_running_loop().create_task(self._ask(stored.job.id, message, choices))
+
+    async def _ask(self, job_id: str, message: str, choices: list[str]) -> None:
+        try:
+            answer = await self.server.window_show_message_request_async(
+                types.ShowMessageRequestParams(
+                    type=types.MessageType.Info, message=message, actions=[types.MessageActionItem(c) for c in choices]
+                )
+            )
+        except Exception:
+            return
+        if answer is None:
+            return
+        if answer.title == "Apply":
+            applied, why = await self.apply(job_id)
+            if not applied:
+                self.server.show(types.MessageType.Warning, f"Kimi: not applied: {why}")
+        elif answer.title == "Show diff":
+            await self.show_diff(job_id)
+        elif answer.title == "Discard":
+            self.discard(job_id)
+
+    async def apply(self, job_id: str) -> tuple[bool, str]:
+        """Send the proposal as ``workspace/applyEdit``, rebased onto the current text, and check it landed."""
+        stored = self.proposals.get(job_id)
+        if stored is None:
+            return False, f"no pending change for job {job_id}"
+        rebased = rebase_changes(
+            stored.job.root,
+            stored.result.files,
+            self._open_documents(),
+            _read_disk,
+            self._caps(),
+            label=stored.label,
+            needs_confirmation=not stored.verified,
+        )
+        if rebased.conflicts:
+            return False, "you edited the same lines meanwhile in " + ", ".join(rebased.conflicts)
+        if rebased.unsupported:
+            return False, rebased.unsupported
+        if rebased.edit is None:
+            self.proposals.pop(job_id, None)
+            return True, "already in place"
+        if rebased.rebased:
+            self.server.log(f"[{job_id}] rebased onto your edits in {', '.join(rebased.rebased)}")
+        response = await self.server.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=rebased.edit, label=stored.label)
+        )
+        if not response.applied:
+            return False, response.failure_reason or "the editor declined the edit"
+        # Some clients answer applied=true and still skip a stale edit: trust the text, not the flag.
+        missing = await self.server.wait_for_texts(rebased.expected, APPLY_CONFIRM_SECONDS)
+        if missing:
+            return False, "the editor reported success but the text did not change in " + ", ".join(missing)
+        self.proposals.pop(job_id, None)
+        return True, "applied"
+
+    def discard(self, job_id: str) -> bool:
+        return self.proposals.pop(job_id, None) is not None
+
+    def diff_of(self, job_id: str) -> str | None:
+        stored = self.proposals.get(job_id)
+        if stored is not None:
+            return stored.result.diff
+        job = self.jobs.get(job_id)
+        return job.result.diff if job is not None and job.result is not None else None
+
+    async def show_diff(self, job_id: str) -> str | None:
+        diff = self.diff_of(job_id)
+        if diff is None:
+            return None
+        folder = state_dir() / "diffs"
+        path = folder / f"{job_id}.diff"
+        with contextlib.suppress(OSError):
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(diff, encoding="utf-8")
+            caps = self.server.client_capabilities.window
+            if caps and caps.show_document and caps.show_document.support:
+                await self.server.window_show_document_async(
+                    types.ShowDocumentParams(uri=path.as_uri(), take_focus=True)
+                )
+        return diff
+
+
+def _read_disk(path: Path) -> str | None:
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    except (OSError, UnicodeDecodeError):
+        return None
+

@@ -1,0 +1,462 @@
+"""The language server: thin handlers that translate between LSP and the job core.
+
+Nothing on the code-action path waits for the model, git, the disk or a subprocess: actions are built from
+settings and proposals already in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+
+from kimi_lsp import __version__
+from kimi_lsp.agent.job import JobRequest
+from kimi_lsp.agent.loop import ChatModel
+from kimi_lsp.agent.transcript import new_job_id
+from kimi_lsp.context import Diagnostic
+from kimi_lsp.errors import KimiError
+from kimi_lsp.lsp import actions
+from kimi_lsp.lsp.config import ConfigStore, FolderConfig
+from kimi_lsp.lsp.jobs import JobManager, Region, ServerJob
+from kimi_lsp.lsp.results import OpenDocument, mismatched
+from kimi_lsp.lsp.testwatch import TestWatcher
+from kimi_lsp.settings import Settings
+
+log = logging.getLogger("kimi_lsp")
+
+
+def _default_model(settings: Settings) -> ChatModel:
+    from kimi_lsp.model.client import ModelClient
+
+    return ModelClient(settings)
+
+
+class KimiProtocol(LanguageServerProtocol):
+    """Maps ``$/cancelRequest`` for a job-starting request onto that job (the request itself returned at once)."""
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        server = self._server
+        if isinstance(server, KimiServer):
+            job = server.jobs.by_request(msg_id)
+            if job is not None:
+                asyncio.get_running_loop().create_task(server.jobs.cancel(job.id))
+        super()._handle_cancel_notification(msg_id)
+
+
+class KimiServer(LanguageServer):
+    def __init__(self, model_factory: Callable[[Settings], ChatModel] = _default_model) -> None:
+        super().__init__("kimi-lsp", __version__, protocol_cls=KimiProtocol)
+        self.config = ConfigStore()
+        self.jobs = JobManager(self, model_factory)
+        self.tests = TestWatcher(self)
+        self._text_changed = asyncio.Event()
+        self.features = actions.ClientFeatures(tags=False, resolve=False)
+
+    # --- small helpers the features use -------------------------------------------------------------
+
+    def log(self, text: str, kind: types.MessageType = types.MessageType.Log) -> None:
+        self.window_log_message(types.LogMessageParams(type=kind, message=text))
+
+    def show(self, kind: types.MessageType, text: str) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=text))
+
+    def notify_text_changed(self) -> None:
+        self._text_changed.set()
+        self._text_changed = asyncio.Event()
+
+    async def wait_for_texts(self, expected: Mapping[str, str], timeout: float) -> list[str]:
+        """Wait until every open document in ``expected`` holds its text; the URIs that never did."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            missing = mismatched(expected, self.open_documents())
+            remaining = deadline - loop.time()
+            if not missing or remaining <= 0:
+                return missing
+            waiter = self._text_changed
+            try:
+                await asyncio.wait_for(waiter.wait(), remaining)
+            except TimeoutError:
+                continue
+
+    def open_documents(self) -> dict[str, OpenDocument]:
+        return {uri: OpenDocument(doc.source, doc.version) for uri, doc in self.workspace.text_documents.items()}
+
+    def folder_for(self, uri: str | None) -> FolderConfig:
+        path = uri_to_path(uri) if uri else None
+        if path is not None:
+            config = self.config.for_path(path)
+            if config is not None:
+                return config
+        if len(self.config.folders) == 1 and path is None:
+            return next(iter(self.config.folders.values()))
+        if path is not None:
+            # A file outside every workspace folder: its own folder becomes the root.
+            return self.config.load(path.parent if path.suffix else path)
+        raise KimiError("no workspace folder is open")
+
+    def overlays(self, root: Path) -> dict[str, str]:
+        """Open documents under ``root``, keyed by workspace-relative path: the unsaved state wins over disk."""
+        out: dict[str, str] = {}
+        for uri, doc in self.workspace.text_documents.items():
+            path = uri_to_path(uri)
+            if path is None:
+                continue
+            try:
+                out[path.relative_to(root).as_posix()] = doc.source
+            except ValueError:
+                continue
+        return out
+
+
+def uri_to_path(uri: str | None) -> Path | None:
+    if not uri:
+        return None
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return Path(unquote(parsed.path))
+
+
+def _arg(args: tuple[Any, ...], command: str) -> dict[str, Any]:
+    if not args:
+        return {}
+    first = args[0]
+    if not isinstance(first, dict):
+        raise KimiError(f"{command}: expected one object argument, got {type(first).__name__}")
+    return first
+
+
+def _line_range(arg: dict[str, Any], command: str) -> tuple[int, int] | None:
+    rng = arg.get("range")
+    if rng is None:
+        return None
+    try:
+        return int(rng["start"]["line"]), int(rng["end"]["line"])
+    except (KeyError, TypeError, ValueError):
+        raise KimiError(f"{command}: 'range' must be an LSP range") from None
+
+
+def _diagnostics(arg: dict[str, Any], relpath: str | None, command: str) -> tuple[Diagnostic, ...]:
+    raw = arg.get("diagnostics") or []
+    if not isinstance(raw, list):
+        raise KimiError(f"{command}: 'diagnostics' must be a list")
+    out = []
+    for item in raw:
+        try:
+            line = int(item["range"]["start"]["line"]) + 1
+            message = str(item["message"])
+        except (KeyError, TypeError, ValueError):
+            raise KimiError(f"{command}: each diagnostic needs a range and a message") from None
+        severity = item.get("severity")
+        out.append(
+            Diagnostic(
+                path=relpath or "",
+                line=line,
+                message=message,
+                source=item.get("source"),
+                severity=str(severity) if severity is not None else None,
+            )
+        )
+    return tuple(out)
+
+
+def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model) -> KimiServer:
+    server = KimiServer(model_factory)
+    code_action_options = types.CodeActionOptions(
+        code_action_kinds=[types.CodeActionKind.QuickFix, types.CodeActionKind.RefactorRewrite],
+        resolve_provider=False,
+    )
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: KimiServer, params: types.InitializeParams) -> None:
+        options = params.initialization_options
+        if isinstance(options, dict):
+            ls.config.init_options = options
+        elif options is not None:
+            ls.config.errors.append("initializationOptions must be an object; ignored")
+        ls.features = actions.ClientFeatures.of(params.capabilities)
+        folders = [uri_to_path(f.uri) for f in params.workspace_folders or []]
+        if not folders and params.root_uri:
+            folders = [uri_to_path(params.root_uri)]
+        elif not folders and params.root_path:
+            folders = [Path(params.root_path)]
+        for folder in folders:
+            if folder is not None:
+                ls.config.load(folder)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: KimiServer, params: types.InitializedParams) -> None:
+        for message in ls.config.errors:
+            ls.show(types.MessageType.Error, f"Kimi: {message}")
+        for config in ls.config.folders.values():
+            for warning in config.loaded.warnings:
+                ls.show(types.MessageType.Warning, f"Kimi: {warning}")
+        await refresh_configuration(ls)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(ls: KimiServer, params: types.DidChangeConfigurationParams) -> None:
+        settings = params.settings
+        if isinstance(settings, dict) and isinstance(settings.get("kimi"), dict):
+            ls.config.client_settings = settings["kimi"]
+            reload_all(ls)
+        else:
+            await refresh_configuration(ls)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    def did_change_folders(ls: KimiServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+        for removed in params.event.removed:
+            path = uri_to_path(removed.uri)
+            if path is not None:
+                ls.config.folders.pop(path, None)
+        for added in params.event.added:
+            path = uri_to_path(added.uri)
+            if path is not None:
+                ls.config.load(path)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: KimiServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.notify_text_changed()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: KimiServer, params: types.DidChangeTextDocumentParams) -> None:
+        ls.notify_text_changed()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: KimiServer, params: types.DidSaveTextDocumentParams) -> None:
+        ls.notify_text_changed()
+        path = uri_to_path(params.text_document.uri)
+        config = ls.config.for_path(path) if path else None
+        if config is not None and path is not None and path.name in ("pyproject.toml", ".kimi-lsp.toml"):
+            reload_all(ls)
+        if config is not None and config.loaded.settings.run_tests_on_save and config.test_command:
+            ls.tests.schedule(config)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: KimiServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.notify_text_changed()
+
+    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, code_action_options)
+    def code_action(ls: KimiServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        path = uri_to_path(params.text_document.uri)
+        config = ls.config.for_path(path) if path else None
+        return actions.code_actions(
+            params,
+            test_command_known=bool(config and config.test_command),
+            proposals=ls.jobs.proposal_actions(),
+            features=ls.features,
+        )
+
+    @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    async def progress_cancel(ls: KimiServer, params: types.WorkDoneProgressCancelParams) -> None:
+        job = ls.jobs.by_token(params.token)
+        if job is not None:
+            await ls.jobs.cancel(job.id)
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: KimiServer, *args: Any) -> None:
+        await ls.jobs.shutdown()
+        await ls.tests.stop()
+
+    @server.command(actions.FIX)
+    async def fix(ls: KimiServer, *args: Any) -> dict[str, Any]:
+        return await start_job(ls, "fix", _arg(args, actions.FIX))
+
+    @server.command(actions.FIX_TESTS)
+    async def fix_tests(ls: KimiServer, *args: Any) -> dict[str, Any]:
+        return await start_job(ls, "fix_tests", _arg(args, actions.FIX_TESTS))
+
+    @server.command(actions.REFACTOR)
+    async def refactor(ls: KimiServer, *args: Any) -> dict[str, Any]:
+        return await start_job(ls, "refactor", _arg(args, actions.REFACTOR))
+
+    @server.command(actions.CANCEL)
+    async def cancel(ls: KimiServer, *args: Any) -> dict[str, Any]:
+        arg = _arg(args, actions.CANCEL)
+        job_id = arg.get("jobId")
+        if job_id is not None and not isinstance(job_id, str):
+            raise KimiError("kimi.cancel: 'jobId' must be a string")
+        cancelled = await ls.jobs.cancel(job_id)
+        if job_id is not None and not cancelled:
+            raise KimiError(f"kimi.cancel: no running job {job_id}")
+        return {"cancelled": cancelled}
+
+    @server.command(actions.APPLY)
+    async def apply(ls: KimiServer, *args: Any) -> dict[str, Any]:
+        job_id = _job_id(_arg(args, actions.APPLY), actions.APPLY)
+        applied, why = await ls.jobs.apply(job_id)
+        if not applied:
+            ls.show(types.MessageType.Warning, f"Kimi: not applied: {why}")
+        return {"applied": applied, "reason": why}
+
+    @server.command(actions.SHOW_DIFF)
+    async def show_diff(ls: KimiServer, *args: Any) -> dict[str, Any]:
+        job_id = _job_id(_arg(args, actions.SHOW_DIFF), actions.SHOW_DIFF)
+        diff = await ls.jobs.show_diff(job_id)
+        if diff is None:
+            raise KimiError(f"kimi.showDiff: no result for job {job_id}")
+        return {"jobId": job_id, "diff": diff}
+
+    @server.command(actions.DISCARD)
+    def discard(ls: KimiServer, *args: Any) -> dict[str, Any]:
+        job_id = _job_id(_arg(args, actions.DISCARD), actions.DISCARD)
+        return {"discarded": ls.jobs.discard(job_id)}
+
+    @server.command(actions.STATUS)
+    def status(ls: KimiServer, *args: Any) -> dict[str, Any]:
+        return {
+            "jobs": [job.to_json() for job in ls.jobs.jobs.values()],
+            "proposals": sorted(ls.jobs.proposals),
+            "folders": {str(root): cfg.test_command for root, cfg in ls.config.folders.items()},
+        }
+
+    return server
+
+
+def _job_id(arg: dict[str, Any], command: str) -> str:
+    job_id = arg.get("jobId")
+    if not isinstance(job_id, str) or not job_id:
+        raise KimiError(f"{command}: a 'jobId' string is required")
+    return job_id
+
+
+def reload_all(ls: KimiServer) -> None:
+    for root in list(ls.config.folders):
+        ls.config.load(root)
+
+
+async def refresh_configuration(ls: KimiServer) -> None:
+    """Ask the client for section ``kimi`` (when it can answer) and reload every folder with it."""
+    workspace = ls.client_capabilities.workspace
+    if not (workspace and workspace.configuration):
+        return
+    try:
+        answer = await asyncio.wait_for(
+            ls.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section="kimi")])
+            ),
+            5.0,
+        )
+    except Exception as exc:
+        ls.log(f"workspace/configuration failed: {exc!r}")
+        return
+    if answer and isinstance(answer[0], dict):
+        ls.config.client_settings = answer[0]
+        reload_all(ls)
+
+
+async def start_job(ls: KimiServer, kind: str, arg: dict[str, Any]) -> dict[str, Any]:
+    """Validate a command's argument, register the job and return its id at once."""
+    command = {"fix": actions.FIX, "fix_tests": actions.FIX_TESTS, "refactor": actions.REFACTOR}[kind]
+    uri = arg.get("uri")
+    if uri is not None and not isinstance(uri, str):
+        raise KimiError(f"{command}: 'uri' must be a string")
+    config = ls.folder_for(uri)
+    settings = config.loaded.settings
+    if not settings.api_key:
+        raise_and_show(ls, "no API key: set KIMI_API_KEY (or MOONSHOT_API_KEY) for the server, then restart it")
+    root = config.root
+    path = uri_to_path(uri)
+    relpath = None
+    if path is not None:
+        try:
+            relpath = path.relative_to(root).as_posix()
+        except ValueError:
+            relpath = None
+    lines = _line_range(arg, command)
+    instruction = arg.get("instruction")
+    if instruction is not None and not isinstance(instruction, str):
+        raise KimiError(f"{command}: 'instruction' must be a string")
+    if kind == "refactor":
+        if lines is None or uri is None:
+            raise KimiError(f"{command}: needs 'uri' and 'range'")
+        if not instruction or not instruction.strip():
+            instruction = await ask_instruction(ls)
+            if not instruction:
+                return {"jobId": None, "reason": "no instruction given"}
+    diagnostics = _diagnostics(arg, relpath, command) if kind == "fix" else ()
+    if kind == "fix" and not diagnostics:
+        raise KimiError(f"{command}: no diagnostics given; use kimi.fixTests to fix failing tests")
+    test_command = config.test_command
+    if kind == "fix_tests" and not test_command:
+        raise_and_show(ls, "no test command: set kimi.testCommand (testCommand) for this workspace")
+    settings = settings.with_overrides(test_command=test_command)
+    job_id = new_job_id()
+    if kind == "fix_tests":
+        region = Region(f"tests:{root}")
+        title = "Fix failing tests"
+    else:
+        start, end = lines if lines is not None else (0, 1 << 30)
+        region = Region(uri or str(root), start, end)
+        title = f"Fix {diagnostics[0].message.splitlines()[0][:50]}" if kind == "fix" else "Refactor selection"
+    request = JobRequest(
+        root=root,
+        kind=kind,  # type: ignore[arg-type]
+        instruction=instruction,
+        target=relpath,
+        target_line=(lines[0] + 1) if lines else (diagnostics[0].line if diagnostics else None),
+        end_line=(lines[1] + 1) if lines else None,
+        diagnostics=diagnostics,
+        overlays=ls.overlays(root),
+        job_id=job_id,
+    )
+    job = ServerJob(
+        id=job_id,
+        title=title,
+        root=root,
+        region=region,
+        settings=settings,
+        request=request,
+        token=f"kimi-{job_id}",
+        request_id=ls.protocol.msg_id,
+    )
+    try:
+        ls.jobs.start(job)
+    except KimiError as exc:
+        ls.show(types.MessageType.Warning, f"Kimi: {exc}")
+        raise
+    return {"jobId": job_id, "title": title}
+
+
+def raise_and_show(ls: KimiServer, message: str) -> None:
+    ls.show(types.MessageType.Error, f"Kimi: {message}")
+    raise KimiError(message)
+
+
+async def ask_instruction(ls: KimiServer) -> str | None:
+    """For clients that cannot prompt: offer the presets through ``window/showMessageRequest``."""
+    try:
+        answer = await ls.window_show_message_request_async(
+            types.ShowMessageRequestParams(
+                type=types.MessageType.Info,
+                message="Kimi: how should the selection be refactored?",
+                actions=[types.MessageActionItem(name) for name, _ in actions.REFACTOR_PRESETS],
+            )
+        )
+    except Exception:
+        return None
+    if answer is None:
+        return None
+    return dict(actions.REFACTOR_PRESETS).get(answer.title)
+
+
+def serve(tcp: str | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("KIMI_LSP_LOG", "WARNING"))
+    server = build_server()
+    if tcp:
+        host, _, port = tcp.rpartition(":")
+        if not port.isdigit():
+            raise KimiError(f"--tcp {tcp}: expected HOST:PORT")
+        server.start_tcp(host or "127.0.0.1", int(port))
+    else:
+        server.start_io()
+    return 0

@@ -1,0 +1,79 @@
+"""`runTestsOnSave`: a debounced background test run whose failures become `kimi-tests` diagnostics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from kimi_lsp.agent.job import run_tests
+from kimi_lsp.lsp.config import FolderConfig
+
+if TYPE_CHECKING:
+    from kimi_lsp.lsp.server import KimiServer
+
+DEBOUNCE_SECONDS = 1.0
+SOURCE = "kimi-tests"
+
+
+class TestWatcher:
+    __test__ = False  # not a pytest class
+
+    def __init__(self, server: KimiServer, debounce: float = DEBOUNCE_SECONDS) -> None:
+        self.server = server
+        self.debounce = debounce
+        self._pending: dict[str, asyncio.Task[None]] = {}
+        self._published: dict[str, set[str]] = {}
+        self.runs = 0
+
+    def schedule(self, config: FolderConfig) -> None:
+        """(Re)start the countdown for this folder; a save during a run restarts it after the run."""
+        key = str(config.root)
+        previous = self._pending.get(key)
+        if previous is not None and not previous.done():
+            previous.cancel()
+        self._pending[key] = asyncio.get_running_loop().create_task(self._run_later(config))
+
+    async def stop(self) -> None:
+        tasks = [t for t in self._pending.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run_later(self, config: FolderConfig) -> None:
+        await asyncio.sleep(self.debounce)  # the debounce window itself, not synchronization
+        command = config.test_command
+        if not command:
+            return
+        self.runs += 1
+        self.server.log(f"running tests after save: {command}")
+        run = await run_tests(command, config.root, config.loaded.settings)
+        by_uri: dict[str, list[types.Diagnostic]] = {}
+        if not run.ok:
+            for failure in run.failures:
+                if not failure.get("path") or not failure.get("line"):
+                    continue
+                uri = (config.root / failure["path"]).as_uri()
+                line = max(0, int(failure["line"]) - 1)
+                by_uri.setdefault(uri, []).append(
+                    types.Diagnostic(
+                        range=types.Range(types.Position(line, 0), types.Position(line, 10_000)),
+                        message=f"{failure['test_id']}: {failure['message']}".strip(": "),
+                        severity=types.DiagnosticSeverity.Error,
+                        source=SOURCE,
+                    )
+                )
+        key = str(config.root)
+        stale = self._published.get(key, set()) - set(by_uri)
+        for uri in stale:
+            self.server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+        for uri, diagnostics in by_uri.items():
+            self.server.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics)
+            )
+        self._published[key] = set(by_uri)
+        self.server.log(f"tests after save: exit {run.exit_code}, {run.failed} failed")

@@ -1,0 +1,415 @@
+"""The language server end to end: a real server process, pytest-lsp with real editors' capabilities,
+and the stand-in model on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import client_capabilities
+
+from kimi_lsp.testing import Fault, ScriptedCall, StandIn, Turn
+from tests.e2e.editor import NVIM, VSCODE, Editor, start_editor
+
+BUGGY = 'def area(width, height):\n    """Area of a rectangle."""\n    return width + height\n'
+FIXED_LINE_OLD = "    return width + height\n"
+FIXED_LINE_NEW = "    return width * height\n"
+TESTS = "from shapes import area\n\n\ndef test_area():\n    assert area(3, 4) == 12\n"
+
+
+def make_project(root: Path, source: str = BUGGY) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "shapes.py").write_bytes(source.encode("utf-8"))
+    (root / "test_shapes.py").write_text(TESTS, encoding="utf-8")
+
+
+def fix_turns(old: str = FIXED_LINE_OLD, new: str = FIXED_LINE_NEW) -> list[Turn]:
+    return [
+        Turn(reasoning="Read the code under test.", tool_calls=[ScriptedCall("ReadFile", {"path": "shapes.py"})]),
+        Turn(
+            reasoning="It adds instead of multiplying.",
+            tool_calls=[ScriptedCall("StrReplaceFile", {"path": "shapes.py", "edit": {"old": old, "new": new}})],
+        ),
+        Turn(reasoning="Check.", tool_calls=[ScriptedCall("RunTests", {})]),
+        Turn(reasoning="Green.", content="area() added the sides; it now multiplies them."),
+    ]
+
+
+TEST_COMMAND = f"{sys.executable} -m pytest -q -p no:cacheprovider"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    make_project(root)
+    return root
+
+
+@pytest.fixture
+async def stand_in() -> AsyncIterator[StandIn]:
+    with StandIn() as server:
+        yield server
+
+
+async def editor_for(
+    tmp_path: Path, project: Path, stand_in: StandIn, preset: str = NVIM, **options: Any
+) -> Editor:
+    opts = {"baseUrl": stand_in.url, "testCommand": TEST_COMMAND, "maxSteps": 20, **options}
+    return await start_editor(project, tmp_path / "state", preset=preset, options=opts)
+
+
+def diagnostic(line: int, message: str, source: str = "pyright") -> types.Diagnostic:
+    return types.Diagnostic(
+        range=types.Range(types.Position(line, 4), types.Position(line, 10)), message=message, source=source
+    )
+
+
+@pytest.mark.parametrize("preset", [NVIM, VSCODE])
+async def test_code_actions_list_fix_tests_and_refactor_at_once(
+    tmp_path: Path, project: Path, stand_in: StandIn, preset: str
+) -> None:
+    editor = await editor_for(tmp_path, project, stand_in, preset)
+    try:
+        uri = editor.open("shapes.py")
+        found = await editor.client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri),
+                range=types.Range(types.Position(2, 0), types.Position(2, 10)),
+                context=types.CodeActionContext(diagnostics=[diagnostic(2, "Operator mismatch", "mypy")]),
+            )
+        )
+        titles = [a.title for a in found or [] if isinstance(a, types.CodeAction)]
+        assert "Kimi: Fix Operator mismatch" in titles
+        assert "Kimi: Fix failing tests" in titles
+        assert "Kimi: Refactor selection…" in titles
+        fix = next(a for a in found or [] if isinstance(a, types.CodeAction) and a.title.startswith("Kimi: Fix Op"))
+        assert fix.kind == types.CodeActionKind.QuickFix and fix.command is not None
+        assert fix.command.command == "kimi.fix"
+        assert fix.command.arguments[0]["diagnostics"][0]["source"] == "mypy"
+        assert fix.tags is None  # neither preset declares LLM-generated tag support
+        assert not stand_in.requests  # listing actions never touches the model
+
+        empty = await editor.client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri),
+                range=types.Range(types.Position(1, 0), types.Position(1, 0)),
+                context=types.CodeActionContext(diagnostics=[], only=[types.CodeActionKind.RefactorRewrite]),
+            )
+        )
+        assert not empty  # no selection and only refactors asked for
+    finally:
+        await editor.client.shutdown_session()
+
+
+async def test_actions_are_tagged_llm_generated_when_the_client_supports_it(
+    tmp_path: Path, project: Path, stand_in: StandIn
+) -> None:
+    caps = client_capabilities(VSCODE)
+    assert caps.text_document is not None and caps.text_document.code_action is not None
+    caps.text_document.code_action.tag_support = types.CodeActionTagOptions(
+        value_set=[types.CodeActionTag.LlmGenerated]
+    )
+    editor = await start_editor(
+        project,
+        tmp_path / "state",
+        capabilities=caps,
+        options={"baseUrl": stand_in.url, "testCommand": TEST_COMMAND},
+    )
+    try:
+        uri = editor.open("shapes.py")
+        found = await editor.client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri),
+                range=types.Range(types.Position(2, 0), types.Position(2, 0)),
+                context=types.CodeActionContext(diagnostics=[]),
+            )
+        )
+        assert found and all(
+            list(a.tags or []) == [types.CodeActionTag.LlmGenerated] for a in found if isinstance(a, types.CodeAction)
+        )
+    finally:
+        await editor.client.shutdown_session()
+
+
+@pytest.mark.parametrize("preset", [NVIM, VSCODE])
+async def test_fix_failing_tests_end_to_end_with_progress(
+    tmp_path: Path, project: Path, stand_in: StandIn, preset: str
+) -> None:
+    stand_in.push(*fix_turns())
+    editor = await editor_for(tmp_path, project, stand_in, preset)
+    try:
+        uri = editor.open("shapes.py")
+        started = await editor.command("kimi.fixTests", {"uri": uri})
+        job_id = started["jobId"]
+        end = await editor.wait_end(f"kimi-{job_id}")
+        assert end.message is not None and end.message.startswith("Applied"), end.message
+        reports = editor.progress_of(f"kimi-{job_id}")
+        assert isinstance(reports[0], types.WorkDoneProgressBegin) and reports[0].cancellable
+        steps = [r.message for r in reports if isinstance(r, types.WorkDoneProgressReport) and r.message]
+        assert any("step 2/20" in m and "editing shapes.py" in m for m in steps), steps
+        assert editor.buffers[uri].text == BUGGY.replace(FIXED_LINE_OLD, FIXED_LINE_NEW)
+        assert (project / "shapes.py").read_text(encoding="utf-8") == BUGGY  # the buffer changed, not the disk
+        assert not stand_in.violations
+        assert not list((tmp_path / "state" / "tmp").iterdir())  # the shadow is gone
+    finally:
+        await editor.client.shutdown_session()
+
+
+async def test_cancel_stops_the_stream_within_two_seconds_and_applies_nothing(
+    tmp_path: Path, project: Path, stand_in: StandIn
+) -> None:
+    stand_in.push(Turn(reasoning="thinking " * 400, content="never", fault=Fault.slow_stream(0.2)))
+    editor = await editor_for(tmp_path, project, stand_in)
+    try:
+        uri = editor.open("shapes.py")
+        started = await editor.command("kimi.fixTests", {"uri": uri})
+        token = f"kimi-{started['jobId']}"
+        await editor.wait_for(lambda: stand_in.chat_requests)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await editor.command("kimi.cancel", {"jobId": started["jobId"]})
+        end = await editor.wait_end(token, timeout=5)
+        assert loop.time() - began < 2.0
+        assert end.message == "Cancelled"
+        assert stand_in.wait_for(lambda s: s.disconnects >= 1, timeout=2.0)
+        assert not editor.applied_edits
+        assert not list((tmp_path / "state" / "tmp").iterdir())
+    finally:
+        await editor.client.shutdown_session()
+
+
+async def test_work_done_progress_cancel_stops_the_job(tmp_path: Path, project: Path, stand_in: StandIn) -> None:
+    stand_in.push(Turn(reasoning="thinking " * 400, content="never", fault=Fault.slow_stream(0.2)))
+    editor = await editor_for(tmp_path, project, stand_in, VSCODE)
+    try:
+        uri = editor.open("shapes.py")
+        started = await editor.command("kimi.fixTests", {"uri": uri})
+        token = f"kimi-{started['jobId']}"
+        await editor.wait_for(lambda: stand_in.chat_requests)
+        editor.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+        end = await editor.wait_end(token, timeout=5)
+        assert end.message == "Cancelled"
+    finally:
+        await editor.client.shutdown_session()
+
+
+def gated_turns(gate: threading.Event) -> Any:
+    """Scripted fix turns whose last answer waits until the test has typed into the buffer."""
+    queue = fix_turns()
+
+    def responder(_body: dict[str, Any]) -> Turn:
+        if len(queue) == 1:
+            gate.wait(20)
+        return queue.pop(0)
+
+    return responder
+
+
+async def test_user_typing_meanwhile_is_rebased_not_overwritten(tmp_path: Path, project: Path) -> None:
+    gate = threading.Event()
+    with StandIn(responder=gated_turns(gate)) as stand_in:
+        editor = await editor_for(tmp_path, project, stand_in, VSCODE)
+        try:
+            uri = editor.open("shapes.py")
+            started = await editor.command("kimi.fixTests", {"uri": uri})
+            await editor.wait_for(lambda: len(stand_in.chat_requests) >= 3)
+            editor.type_text(uri, "# typed while Kimi worked\n" + editor.buffers[uri].text)
+            gate.set()
+            end = await editor.wait_end(f"kimi-{started['jobId']}")
+            assert end.message is not None and end.message.startswith("Applied"), end.message
+            assert editor.buffers[uri].text == "# typed while Kimi worked\n" + BUGGY.replace(
+                FIXED_LINE_OLD, FIXED_LINE_NEW
+            )
+        finally:
+            await editor.client.shutdown_session()
+
+
+async def test_conflicting_typing_is_refused_and_the_diff_offered(tmp_path: Path, project: Path) -> None:
+    gate = threading.Event()
+    with StandIn(responder=gated_turns(gate)) as stand_in:
+        editor = await editor_for(tmp_path, project, stand_in)
+        try:
+            uri = editor.open("shapes.py")
+            started = await editor.command("kimi.fixTests", {"uri": uri})
+            await editor.wait_for(lambda: len(stand_in.chat_requests) >= 3)
+            mine = BUGGY.replace(FIXED_LINE_OLD, "    return width - height  # my own idea\n")
+            editor.type_text(uri, mine)
+            gate.set()
+            end = await editor.wait_end(f"kimi-{started['jobId']}")
+            assert end.message is not None and end.message.startswith("Not applied"), end.message
+            assert editor.buffers[uri].text == mine
+            assert not editor.applied_edits
+            request = await editor.wait_for(lambda: editor.message_requests)
+            assert [a.title for a in request[0].actions or []] == ["Apply", "Show diff", "Discard"]
+            shown = await editor.command("kimi.showDiff", {"jobId": started["jobId"]})
+            assert "-    return width + height" in shown["diff"] and "+    return width * height" in shown["diff"]
+        finally:
+            await editor.client.shutdown_session()
+
+
+async def test_neovim_saying_applied_without_applying_is_caught(
+    tmp_path: Path, project: Path, stand_in: StandIn
+) -> None:
+    stand_in.push(*fix_turns())
+    editor = await editor_for(tmp_path, project, stand_in)
+    editor.skip_edits = True
+    try:
+        uri = editor.open("shapes.py")
+        started = await editor.command("kimi.fixTests", {"uri": uri})
+        end = await editor.wait_end(f"kimi-{started['jobId']}")
+        assert end.message is not None and "did not change" in end.message, end.message
+        assert editor.applied_edits and editor.buffers[uri].text == BUGGY
+    finally:
+        await editor.client.shutdown_session()
+
+
+@pytest.mark.parametrize("preset", [NVIM, VSCODE])
+async def test_preview_mode_offers_the_change_as_an_action(
+    tmp_path: Path, project: Path, stand_in: StandIn, preset: str
+) -> None:
+    stand_in.push(*fix_turns())
+    editor = await editor_for(tmp_path, project, stand_in, preset, applyMode="preview")
+    try:
+        uri = editor.open("shapes.py")
+        started = await editor.command("kimi.fixTests", {"uri": uri})
+        end = await editor.wait_end(f"kimi-{started['jobId']}")
+        assert end.message is not None and end.message.startswith("Ready for review"), end.message
+        assert not editor.applied_edits and editor.buffers[uri].text == BUGGY
+        request = await editor.wait_for(lambda: editor.message_requests)
+        assert [a.title for a in request[0].actions or []] == ["Apply", "Show diff", "Discard"]
+        found = await editor.client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri),
+                range=types.Range(types.Position(0, 0), types.Position(0, 0)),
+                context=types.CodeActionContext(diagnostics=[]),
+            )
+        )
+        apply = next(a for a in found or [] if isinstance(a, types.CodeAction) and a.title.startswith("Kimi: Apply"))
+        assert apply.edit is not None
+        result = await editor.command("kimi.apply", {"jobId": started["jobId"]})
+        assert result["applied"] is True
+        assert editor.buffers[uri].text == BUGGY.replace(FIXED_LINE_OLD, FIXED_LINE_NEW)
+    finally:
+        await editor.client.shutdown_session()
+
+
+async def test_crlf_and_astral_characters_get_exact_edits(tmp_path: Path, stand_in: StandIn) -> None:
+    source = 'def area(width, height):\r\n    """𝒳 area 😀."""\r\n    s = "😀"; return width + height\r\n'
+    root = tmp_path / "proj"
+    make_project(root, source)
+    old = '    s = "😀"; return width + height\n'
+    new = '    s = "😀"; return width * height\n'
+    stand_in.push(*fix_turns(old, new))
+    editor = await editor_for(tmp_path, root, stand_in, VSCODE)
+    try:
+        uri = editor.open("shapes.py")
+        started = await editor.command("kimi.fixTests", {"uri": uri})
+        end = await editor.wait_end(f"kimi-{started['jobId']}")
+        assert end.message is not None and end.message.startswith("Applied"), end.message
+        assert editor.buffers[uri].text == source.replace("width + height", "width * height")
+        edit = editor.applied_edits[0].edit
+        text_edits = [e for dc in edit.document_changes or [] if isinstance(dc, types.TextDocumentEdit) for e in dc.edits]
+        assert len(text_edits) == 1 and text_edits[0].range.start.line == 2  # minimal, not whole-file
+    finally:
+        await editor.client.shutdown_session()
+
+
+async def test_two_jobs_run_at_once_and_a_second_on_the_same_region_is_refused(
+    tmp_path: Path, project: Path
+) -> None:
+    (project / "other.py").write_text("def half(x):\n    return x * 2\n", encoding="utf-8")
+
+    def responder(body: dict[str, Any]) -> Turn:
+        task = body["messages"][1]["content"]
+        if "mult" in task:
+            return Turn(reasoning="r", content="nothing to do for other.py")
+        return Turn(reasoning="r", content="nothing to do for shapes.py")
+
+    with StandIn(responder=responder) as stand_in:
+        editor = await editor_for(tmp_path, project, stand_in)
+        try:
+            a = editor.open("shapes.py")
+            b = editor.open("other.py")
+            first = await editor.command(
+                "kimi.fix", {"uri": a, "range": _range(2), "diagnostics": [_diag(2, "adds instead of multiplying")]}
+            )
+            second = await editor.command(
+                "kimi.fix", {"uri": b, "range": _range(1), "diagnostics": [_diag(1, "mult should halve")]}
+            )
+            assert first["jobId"] != second["jobId"]
+            with pytest.raises(Exception, match="already running"):
+                await editor.command(
+                    "kimi.fix", {"uri": a, "range": _range(2), "diagnostics": [_diag(2, "again")]}
+                )
+            for job in (first, second):
+                end = await editor.wait_end(f"kimi-{job['jobId']}")
+                assert end.message is not None and end.message.startswith("No change")
+        finally:
+            await editor.client.shutdown_session()
+
+
+def _range(line: int) -> dict[str, Any]:
+    return {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 5}}
+
+
+def _diag(line: int, message: str) -> dict[str, Any]:
+    return {"range": _range(line), "message": message, "source": "pyright", "severity": 1}
+
+
+async def test_bad_requests_get_errors_and_the_server_stays_up(
+    tmp_path: Path, project: Path, stand_in: StandIn
+) -> None:
+    editor = await editor_for(tmp_path, project, stand_in)
+    try:
+        for name, argument in [
+            ("kimi.fix", "not an object"),
+            ("kimi.fix", {"uri": editor.uri("shapes.py"), "diagnostics": "x"}),
+            ("kimi.refactor", {"uri": editor.uri("shapes.py")}),
+            ("kimi.cancel", {"jobId": 42}),
+            ("kimi.apply", {}),
+            ("kimi.nope", {}),
+        ]:
+            with pytest.raises(Exception):  # noqa: B017 - any JSON-RPC error response will do
+                await editor.command(name, argument)
+        status = await editor.command("kimi.status", {})
+        assert status["jobs"] == []
+    finally:
+        await editor.client.shutdown_session()
+
+
+async def test_shutdown_cancels_jobs_and_leaves_no_child_or_temp_folder(
+    tmp_path: Path, project: Path, stand_in: StandIn
+) -> None:
+    marker = tmp_path / "hung.pid"
+    (project / "test_shapes.py").write_text(
+        "import os, time\n\n\ndef test_hangs():\n"
+        f"    open({str(marker)!r}, 'w').write(str(os.getpid()))\n    time.sleep(600)\n",
+        encoding="utf-8",
+    )
+    editor = await editor_for(tmp_path, project, stand_in)
+    uri = editor.open("shapes.py")
+    await editor.command("kimi.fixTests", {"uri": uri})
+    await editor.wait_for(lambda: marker.exists() and marker.read_text())
+    pid = int(marker.read_text())
+    await editor.client.shutdown_session()
+    assert not _alive(pid)
+    assert not list((tmp_path / "state" / "tmp").iterdir())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes: check its state.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
