@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,9 +77,7 @@ class TestRun:
         }
 
     def for_model(self) -> str:
-        counts = (
-            f"exit code {self.exit_code}; {self.passed} passed, {self.failed} failed, {self.errors} errors"
-        )
+        counts = f"exit code {self.exit_code}; {self.passed} passed, {self.failed} failed, {self.errors} errors"
         if self.timed_out:
             counts += "; TIMED OUT"
         output = self.output
@@ -146,8 +145,7 @@ async def run_tests(command: str, root: Path, settings: Settings) -> TestRun:
         timed_out=result.timed_out,
         duration=result.duration,
         failures=[
-            {"test_id": f.test_id, "path": f.path, "line": f.line, "message": f.message}
-            for f in report.failures
+            {"test_id": f.test_id, "path": f.path, "line": f.line, "message": f.message} for f in report.failures
         ],
         output=result.output,
     )
@@ -188,7 +186,7 @@ async def run_job(
     transcript.write(
         "job",
         {
-            "kind": request.kind,
+            "job_kind": request.kind,
             "root": str(root),
             "target": request.target,
             "instruction": request.instruction,
@@ -239,13 +237,11 @@ async def run_job(
         result.stop_reason = outcome.stop_reason
         result.requests = outcome.requests
         result.rewrites = outcome.rewrites
-        log(
-            f"model finished after {outcome.steps} steps in {time.monotonic() - began:.1f} s ({outcome.stop_reason})"
-        )
+        log(f"model finished after {outcome.steps} steps in {time.monotonic() - began:.1f} s ({outcome.stop_reason})")
 
         diff = await asyncio.to_thread(shadow.diff)
-        result.diff = diff.unified
-        result.files = list(diff.changes)
+        keep = None if settings.allow_shell else toolbox.touched
+        result.diff, result.files = only_edited(diff.unified, list(diff.changes), keep)
         if not diff.changes:
             result.status = "no_change"
             return result
@@ -311,6 +307,23 @@ def _task_text(request: JobRequest, context: Any, before: TestRun | None) -> str
     return prompts.fix_tests_task(context.prompt, before_text)
 
 
+def only_edited(
+    unified: str, changes: list[FileChange], keep: set[str] | None
+) -> tuple[str, list[FileChange]]:
+    """The part of the shadow's diff the model made with its edit tools.
+
+    Running tests leaves files behind (logs, caches, snapshots) that are not part of the fix; without a
+    shell, every intended change went through an edit tool, so only those files are kept.
+    """
+    if keep is None:
+        return unified, changes
+    kept = [change for change in changes if change.path in keep]
+    blocks = re.split(r"(?m)^(?=diff --git )", unified)
+    wanted = {f"diff --git a/{change.path} b/{change.path}" for change in kept}
+    text = "".join(block for block in blocks if block.split("\n", 1)[0] in wanted)
+    return text, kept
+
+
 def changed_since(root: Path, changes: Sequence[FileChange]) -> list[str]:
     """Files whose text in the working tree differs from the job's snapshot (the user edited them)."""
     stale = []
@@ -332,9 +345,7 @@ def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
     """Write a verified result into the working tree; refuses (KimiError) when the tree changed meanwhile."""
     stale = changed_since(root, changes)
     if stale:
-        raise KimiError(
-            "not applied: these files changed in the working tree while the job ran: " + ", ".join(stale)
-        )
+        raise KimiError("not applied: these files changed in the working tree while the job ran: " + ", ".join(stale))
     for change in changes:
         path = root / change.path
         if change.new_text is None:

@@ -21,7 +21,10 @@ from tests.e2e.editor import NVIM, VSCODE, Editor, start_editor
 BUGGY = 'def area(width, height):\n    """Area of a rectangle."""\n    return width + height\n'
 FIXED_LINE_OLD = "    return width + height\n"
 FIXED_LINE_NEW = "    return width * height\n"
-TESTS = "from shapes import area\n\n\ndef test_area():\n    assert area(3, 4) == 12\n"
+TESTS = (
+    "import unittest\n\nfrom shapes import area\n\n\n"
+    "class AreaTest(unittest.TestCase):\n    def test_area(self):\n        self.assertEqual(area(3, 4), 12)\n"
+)
 
 
 def make_project(root: Path, source: str = BUGGY) -> None:
@@ -32,7 +35,10 @@ def make_project(root: Path, source: str = BUGGY) -> None:
 
 def fix_turns(old: str = FIXED_LINE_OLD, new: str = FIXED_LINE_NEW) -> list[Turn]:
     return [
-        Turn(reasoning="Read the code under test.", tool_calls=[ScriptedCall("ReadFile", {"path": "shapes.py"})]),
+        Turn(
+            reasoning="Read the code under test.",
+            tool_calls=[ScriptedCall("ReadFile", {"path": "shapes.py"})],
+        ),
         Turn(
             reasoning="It adds instead of multiplying.",
             tool_calls=[ScriptedCall("StrReplaceFile", {"path": "shapes.py", "edit": {"old": old, "new": new}})],
@@ -42,7 +48,7 @@ def fix_turns(old: str = FIXED_LINE_OLD, new: str = FIXED_LINE_NEW) -> list[Turn
     ]
 
 
-TEST_COMMAND = f"{sys.executable} -m pytest -q -p no:cacheprovider"
+TEST_COMMAND = f"{sys.executable} -m unittest"  # starts in milliseconds, unlike pytest
 
 
 @pytest.fixture
@@ -58,9 +64,7 @@ async def stand_in() -> AsyncIterator[StandIn]:
         yield server
 
 
-async def editor_for(
-    tmp_path: Path, project: Path, stand_in: StandIn, preset: str = NVIM, **options: Any
-) -> Editor:
+async def editor_for(tmp_path: Path, project: Path, stand_in: StandIn, preset: str = NVIM, **options: Any) -> Editor:
     opts = {"baseUrl": stand_in.url, "testCommand": TEST_COMMAND, "maxSteps": 20, **options}
     return await start_editor(project, tmp_path / "state", preset=preset, options=opts)
 
@@ -315,15 +319,15 @@ async def test_crlf_and_astral_characters_get_exact_edits(tmp_path: Path, stand_
         assert end.message is not None and end.message.startswith("Applied"), end.message
         assert editor.buffers[uri].text == source.replace("width + height", "width * height")
         edit = editor.applied_edits[0].edit
-        text_edits = [e for dc in edit.document_changes or [] if isinstance(dc, types.TextDocumentEdit) for e in dc.edits]
+        text_edits = [
+            e for dc in edit.document_changes or [] if isinstance(dc, types.TextDocumentEdit) for e in dc.edits
+        ]
         assert len(text_edits) == 1 and text_edits[0].range.start.line == 2  # minimal, not whole-file
     finally:
         await editor.client.shutdown_session()
 
 
-async def test_two_jobs_run_at_once_and_a_second_on_the_same_region_is_refused(
-    tmp_path: Path, project: Path
-) -> None:
+async def test_two_jobs_run_at_once_and_a_second_on_the_same_region_is_refused(tmp_path: Path, project: Path) -> None:
     (project / "other.py").write_text("def half(x):\n    return x * 2\n", encoding="utf-8")
 
     def responder(body: dict[str, Any]) -> Turn:
@@ -338,16 +342,15 @@ async def test_two_jobs_run_at_once_and_a_second_on_the_same_region_is_refused(
             a = editor.open("shapes.py")
             b = editor.open("other.py")
             first = await editor.command(
-                "kimi.fix", {"uri": a, "range": _range(2), "diagnostics": [_diag(2, "adds instead of multiplying")]}
+                "kimi.fix",
+                {"uri": a, "range": _range(2), "diagnostics": [_diag(2, "adds instead of multiplying")]},
             )
             second = await editor.command(
                 "kimi.fix", {"uri": b, "range": _range(1), "diagnostics": [_diag(1, "mult should halve")]}
             )
             assert first["jobId"] != second["jobId"]
             with pytest.raises(Exception, match="already running"):
-                await editor.command(
-                    "kimi.fix", {"uri": a, "range": _range(2), "diagnostics": [_diag(2, "again")]}
-                )
+                await editor.command("kimi.fix", {"uri": a, "range": _range(2), "diagnostics": [_diag(2, "again")]})
             for job in (first, second):
                 end = await editor.wait_end(f"kimi-{job['jobId']}")
                 assert end.message is not None and end.message.startswith("No change")
@@ -389,8 +392,8 @@ async def test_shutdown_cancels_jobs_and_leaves_no_child_or_temp_folder(
 ) -> None:
     marker = tmp_path / "hung.pid"
     (project / "test_shapes.py").write_text(
-        "import os, time\n\n\ndef test_hangs():\n"
-        f"    open({str(marker)!r}, 'w').write(str(os.getpid()))\n    time.sleep(600)\n",
+        "import os, time, unittest\n\n\nclass Hang(unittest.TestCase):\n    def test_hangs(self):\n"
+        f"        open({str(marker)!r}, 'w').write(str(os.getpid()))\n        time.sleep(600)\n",
         encoding="utf-8",
     )
     editor = await editor_for(tmp_path, project, stand_in)
