@@ -1,0 +1,403 @@
+"""``build_context``: from a request to a prompt that fits its token budget.
+
+Pieces are accepted in order of importance (task, test results, diagnostics, the target file,
+the working tree diff, the other ranked files, the repository map) and rendered in a stable order
+(map and files first, the task last). The budget counts every accepted character, so the prompt's
+estimate is exact and never over the limit.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from kimi_lsp.context import prompt as render
+from kimi_lsp.context.budget import (
+    MAX_BUDGET,
+    MIN_BUDGET,
+    Budget,
+    TokenEstimator,
+    cut_to_tokens,
+    windows_around,
+)
+from kimi_lsp.context.failures import parse_test_output
+from kimi_lsp.context.files import WorkspaceIndex
+from kimi_lsp.context.git import GitSignals, signals
+from kimi_lsp.context.rank import REASON_TARGET, Ranked, rank_files
+from kimi_lsp.context.request import ContextFile, ContextRequest, ContextResult, Diagnostic
+from kimi_lsp.context.secrets import is_secret_path
+from kimi_lsp.errors import ConfigError
+
+__all__ = ["build_context"]
+
+# Shares of the budget each volatile section may take at most.
+_TASK_SHARE = 0.25
+_TESTS_SHARE = 0.12
+_DIAGNOSTICS_SHARE = 0.05
+_DIFF_SHARE = 0.15
+_COMMITS_SHARE = 0.02
+_OTHER_WHOLE_SHARE = 0.25  # a non-target file bigger than this is shown as an excerpt
+_OTHER_EXCERPT_SHARE = 0.10
+_MAP_RESERVE_SHARE = 0.10
+_TARGET_RADII = (400, 250, 150, 80, 40, 20, 8, 3)
+_OTHER_RADII = (150, 80, 40, 20, 8, 3)
+_SECTION_ORDER = (
+    "header",
+    "repository map",
+    "files",
+    "recent commits",
+    "working tree diff",
+    "test results",
+    "diagnostics",
+    "task",
+)
+_TITLES = {
+    "repository map": "Repository map",
+    "files": "Files",
+    "recent commits": "Recent commits touching the target",
+    "working tree diff": "Working tree changes (git diff HEAD)",
+    "test results": "Test results",
+    "diagnostics": "Diagnostics",
+    "task": "Task",
+}
+
+
+def build_context(
+    request: ContextRequest,
+    index: WorkspaceIndex | None = None,
+    estimator: TokenEstimator | None = None,
+) -> ContextResult:
+    """Gather, rank, fit and render the context for ``request``.
+
+    ``index`` is the server's warm index (scanned here if it never was); without one a fresh index
+    is scanned. Raises ConfigError for a bad root, budget or target.
+    """
+    root = _check_root(request.root)
+    warnings: list[str] = []
+    limit = _check_budget(request.budget, warnings)
+    estimator = estimator or TokenEstimator()
+    if index is None:
+        index = WorkspaceIndex(root)
+    elif index.root != root:
+        raise ConfigError(f"the workspace index is for {index.root}, not {root}")
+    for path, text in request.overlays.items():
+        relpath = _relative(root, path)
+        if relpath is not None and index.text(relpath) != text:
+            index.set_overlay(relpath, text)
+    wanted = _relative(root, request.target) if request.target else None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # git runs while the workspace is scanned and read: its subprocesses wait, this thread works.
+        git_future = pool.submit(_git_signals, root, index, wanted)
+        if not index.scanned:
+            index.scan()
+        git = git_future.result()
+    warnings.extend(index.warnings)
+
+    target = _check_target(root, index, request.target) if request.target else None
+    target_line = request.target_line
+    if target is not None and target_line is not None:
+        total = len((index.text(target) or "").splitlines())
+        if target_line < 1 or target_line > max(total, 1):
+            warnings.append(f"line {target_line} is outside {target} ({total} lines); using the whole file")
+            target_line = None
+
+    report = parse_test_output(request.test_output, root) if request.test_output else None
+    diagnostics = _diagnostics(root, request.diagnostics, warnings)
+    ranked = rank_files(
+        index,
+        target=target,
+        target_line=target_line,
+        diagnostics=[(item.path, item.line) for item in diagnostics],
+        report=report,
+        changed=git.changed,
+    )
+
+    assembler = _Assembler(index, Budget(limit, estimator), warnings)
+    assembler.add("header", render.HEADER)
+    if request.task:
+        assembler.add_capped("task", request.task.rstrip() + "\n\n", _TASK_SHARE, keep="head")
+    if report is not None and request.test_output:
+        tail = request.test_output[-6000:] if not report.parsed else None
+        assembler.add_capped("test results", render.render_test_report(report, tail), _TESTS_SHARE, keep="head")
+    if diagnostics:
+        rows = [(item.path, item.line, item.message, item.source, item.severity) for item in diagnostics]
+        assembler.add_capped("diagnostics", render.render_diagnostics(rows), _DIAGNOSTICS_SHARE, keep="head")
+
+    map_reserve = min(int(limit * _MAP_RESERVE_SHARE), assembler.map_listing_tokens())
+    leading = [item for item in ranked if item.reason == REASON_TARGET]
+    for item in leading:
+        assembler.add_file(item, map_reserve, is_target=True)
+    if git.diff:
+        assembler.add_capped("working tree diff", git.diff.rstrip("\n") + "\n\n", _DIFF_SHARE, keep="head")
+    if git.commits:
+        assembler.add_capped("recent commits", render.render_commits(git.commits), _COMMITS_SHARE, keep="head")
+    for item in ranked:
+        if item.reason != REASON_TARGET:
+            assembler.add_file(item, map_reserve, is_target=False)
+    assembler.add_map(focus=target or (ranked[0].path if ranked else None))
+    return assembler.result(limit)
+
+
+class _Assembler:
+    """Accepts rendered pieces into named sections while the budget allows."""
+
+    def __init__(self, index: WorkspaceIndex, budget: Budget, warnings: list[str]) -> None:
+        self.index = index
+        self.budget = budget
+        self.estimator = budget.estimator
+        self.warnings = warnings
+        self.sections: dict[str, list[str]] = {name: [] for name in _SECTION_ORDER}
+        self.files: list[ContextFile] = []
+        self.included: set[str] = set()
+
+    def _title(self, section: str) -> str:
+        if self.sections[section] or section == "header":
+            return ""
+        return render.render_section_title(_TITLES[section])
+
+    def add(self, section: str, text: str, reserve: int = 0) -> bool:
+        """Accept ``text`` (plus the section title when it is the first piece) if it fits."""
+        piece = self._title(section) + text
+        if not self.budget.take(piece, reserve):
+            return False
+        self.sections[section].append(piece)
+        return True
+
+    def add_capped(self, section: str, body: str, share: float, *, keep: str) -> None:
+        """Accept ``body`` cut to ``share`` of the budget (and to what is left)."""
+        title = self._title(section)
+        room = min(int(self.budget.limit * share), self.budget.remaining) - self.estimator.estimate(title) - 1
+        text = cut_to_tokens(body, room, self.estimator, keep=keep) if room > 0 else ""
+        if not text or not self.add(section, text):
+            self.warnings.append(f"no room for the {section} in a {self.budget.limit}-token budget")
+        elif text is not body:
+            self.warnings.append(f"the {section} was cut to fit the budget")
+
+    def add_file(self, item: Ranked, map_reserve: int, *, is_target: bool) -> None:
+        text = self.index.text(item.path)
+        if text is None or item.path in self.included:
+            return
+        lossy = self.index.is_lossy(item.path)
+        if lossy:
+            self.warnings.append(f"{item.path} is not valid UTF-8; undecodable bytes were replaced")
+        room = self.budget.remaining - map_reserve
+        title = self._title("files")
+        whole = title + render.render_whole(item.path, text, item.reason, lossy)
+        whole_cap = room if is_target else min(room, int(self.budget.limit * _OTHER_WHOLE_SHARE))
+        if self.estimator.estimate(whole) <= whole_cap and self.add("files", whole[len(title) :], map_reserve):
+            self._record(item, whole, whole=True)
+            return
+        excerpt_cap = room if is_target else min(room, int(self.budget.limit * _OTHER_EXCERPT_SHARE))
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        outline = self.index.outline(item.path)
+        interest = item.lines or [1]
+        attempts: list[tuple[int, bool]] = [(radius, True) for radius in (_TARGET_RADII if is_target else _OTHER_RADII)]
+        attempts += [(3, False), (-1, True)]  # a narrow window without the outline; the outline alone
+        for radius, with_outline in attempts:
+            if radius < 0 and not outline:
+                break  # an outline-only excerpt of a file without an outline says nothing
+            windows = windows_around(interest, radius, len(lines)) if radius >= 0 else []
+            piece = render.render_excerpt(
+                item.path, lines, windows, outline if with_outline else (), item.reason, lossy
+            )
+            if self.estimator.estimate(title + piece) <= excerpt_cap and self.add("files", piece, map_reserve):
+                self._record(item, title + piece, whole=False)
+                return
+        if is_target:
+            self.warnings.append(f"no room for the target {item.path} in a {self.budget.limit}-token budget")
+
+    def _record(self, item: Ranked, piece: str, *, whole: bool) -> None:
+        self.included.add(item.path)
+        self.files.append(ContextFile(item.path, self.estimator.estimate(piece), item.reason, whole))
+
+    def _map_candidates(self) -> list[str]:
+        return [path for path in self.index.files() if path not in self.included]
+
+    def map_listing_tokens(self) -> int:
+        """About what the repository map costs with paths only (what the files section must leave)."""
+        chars = sum(len(path) + 3 for path in self._map_candidates())
+        return self.estimator.tokens_for_chars(chars) + 20
+
+    def add_map(self, focus: str | None) -> None:
+        """Paths of every remaining file grouped by folder, then outlines while room is left.
+
+        Files nearest the focus (same folder first) get listed and outlined first; the map itself is
+        printed in path order.
+        """
+        candidates = [path for path in self._map_candidates() if not self.index.is_binary(path)]
+        if not candidates:
+            return
+        focus_parts = focus.split("/")[:-1] if focus else []
+
+        def nearness(path: str) -> tuple[int, str]:
+            parts = path.split("/")[:-1]
+            shared = 0
+            for mine, theirs in zip(parts, focus_parts, strict=False):
+                if mine != theirs:
+                    break
+                shared += 1
+            return (-shared, path)
+
+        priority = sorted(candidates, key=nearness)
+        title = self._title("repository map")
+        more_note_room = 80  # "… N more files not listed" when paths alone do not fit
+        if not self.budget.take(title, self.estimator.tokens_for_chars(more_note_room)):
+            return
+        listed: dict[str, tuple[str, ...]] = {}
+        folders: set[str] = set()
+        for path in priority:
+            folder, _, name = path.rpartition("/")
+            piece_chars = len(render.render_map_file(name))
+            if folder not in folders:
+                piece_chars += len(render.render_map_dir(folder))
+            if not self.budget.take_chars(piece_chars, self.estimator.tokens_for_chars(more_note_room)):
+                break
+            folders.add(folder)
+            listed[path] = ()
+        misses = 0
+        for path in priority:
+            if path not in listed:
+                continue
+            outline = self.index.outline(path, fast=True)
+            if not outline:
+                continue
+            extra = len(render.render_map_file("", outline)) - len(render.render_map_file(""))
+            if self.budget.take_chars(extra, self.estimator.tokens_for_chars(more_note_room)):
+                listed[path] = outline
+                misses = 0
+            else:
+                misses += 1
+                if misses >= 20 or self.budget.remaining < 40:
+                    break
+        parts = [title]
+        current: str | None = None
+        # Grouped by folder (each folder heading once, as counted above), files in name order.
+        entries = sorted((path.rpartition("/")[0], path.rpartition("/")[2], path) for path in listed)
+        for folder, name, path in entries:
+            if folder != current:
+                parts.append(render.render_map_dir(folder))
+                current = folder
+            parts.append(render.render_map_file(name, listed[path]))
+        left_out = len(candidates) - len(listed)
+        if left_out:
+            note = f"… {left_out} more files not listed\n"
+            self.budget.take(note)  # the room was reserved above
+            parts.append(note)
+        parts.append("\n")
+        self.budget.take("\n")
+        # The characters were taken piece by piece above; this is the same text, in path order.
+        self.sections["repository map"].append("".join(parts))
+
+    def result(self, limit: int) -> ContextResult:
+        texts = {name: "".join(pieces) for name, pieces in self.sections.items()}
+        prompt = "".join(texts[name] for name in _SECTION_ORDER)
+        tokens = self.estimator.estimate(prompt)
+        if tokens > limit:  # the accounting above makes this impossible; never send an oversized prompt
+            raise AssertionError(f"context assembly overran its budget ({tokens} > {limit} tokens)")
+        sections = [
+            {"name": name, "tokens": self.estimator.estimate(texts[name])} for name in _SECTION_ORDER if texts[name]
+        ]
+        return ContextResult(
+            prompt=prompt,
+            tokens=tokens,
+            budget=limit,
+            files=self.files,
+            sections=sections,
+            warnings=list(dict.fromkeys(self.warnings)),
+        )
+
+
+def _git_signals(root: Path, index: WorkspaceIndex, target: str | None) -> GitSignals:
+    """Git signals, remembered on the index until a file or the repository's state changes."""
+    stamp = _git_stamp(root)
+    key = (index.generation, stamp, target)
+    cached = index.memo.get("git")
+    if stamp is not None and cached is not None and cached[0] == key:
+        return cached[1]  # type: ignore[no-any-return]
+    result = signals(root, [target] if target else [])
+    index.memo["git"] = (key, result)
+    return result
+
+
+def _git_stamp(root: Path) -> tuple[int, ...] | None:
+    """Modification times of the files git rewrites on add, commit, checkout and reset; None outside git."""
+    for folder in (root, *root.parents):
+        git_dir = folder / ".git"
+        if git_dir.is_dir():
+            stamp = []
+            for name in ("index", "HEAD", "logs/HEAD", "packed-refs"):
+                try:
+                    stamp.append((git_dir / name).stat().st_mtime_ns)
+                except OSError:
+                    stamp.append(0)
+            return tuple(stamp)
+        if git_dir.exists():
+            return None  # a worktree's .git file: do not cache
+    return None
+
+
+def _check_root(root: Path) -> Path:
+    try:
+        resolved = Path(root).resolve()
+    except (OSError, RuntimeError) as exc:
+        raise ConfigError(f"cannot open the workspace root {root}: {exc}") from exc
+    if not resolved.is_dir():
+        raise ConfigError(f"the workspace root {root} is not a folder")
+    return resolved
+
+
+def _check_budget(budget: int, warnings: list[str]) -> int:
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < MIN_BUDGET:
+        raise ConfigError(
+            f"the context budget must be a whole number of tokens, at least {MIN_BUDGET} (got {budget!r})"
+        )
+    if budget > MAX_BUDGET:
+        warnings.append(f"budget {budget} lowered to {MAX_BUDGET} tokens to leave room for the conversation")
+        return MAX_BUDGET
+    return budget
+
+
+def _relative(root: Path, path: str) -> str | None:
+    """``path`` (relative to the root, or absolute inside it) as a clean workspace-relative POSIX path."""
+    candidate = Path(path)
+    full = candidate if candidate.is_absolute() else root / candidate
+    normal = Path(os.path.normpath(full))
+    try:
+        relpath = normal.relative_to(root).as_posix()
+    except ValueError:
+        return None
+    return None if relpath in ("", ".") else relpath
+
+
+def _check_target(root: Path, index: WorkspaceIndex, target: str) -> str:
+    relpath = _relative(root, target)
+    if relpath is None:
+        raise ConfigError(f"{target} is outside the workspace {root}")
+    if is_secret_path(relpath):
+        raise ConfigError(f"{relpath} looks like a secret file; it is never sent to the model")
+    if relpath not in index:
+        index.update(relpath)  # created after the last scan?
+    if relpath not in index:
+        if (root / relpath).is_file():
+            raise ConfigError(
+                f"{relpath} is not part of the workspace context (ignored by git, in a vendored or generated "
+                f"folder, a link outside the workspace, or larger than the size cap)"
+            )
+        raise ConfigError(f"no such file in the workspace: {relpath}")
+    if index.text(relpath) is None:
+        raise ConfigError(f"{relpath} is binary or larger than {index.max_file_bytes} bytes; it cannot be shown")
+    return relpath
+
+
+def _diagnostics(root: Path, items: tuple[Diagnostic, ...], warnings: list[str]) -> list[Diagnostic]:
+    kept: list[Diagnostic] = []
+    for item in items:
+        relpath = _relative(root, item.path)
+        if relpath is None or is_secret_path(relpath):
+            warnings.append(f"diagnostic for {item.path} left out: outside the workspace or a secret file")
+            continue
+        kept.append(Diagnostic(relpath, item.line, item.message, item.source, item.severity))
+    return kept

@@ -1,0 +1,394 @@
+"""Read a test runner's output: counts, failing tests and the code lines they point at.
+
+pytest is understood in full (summary line, short test summary, failure sections with their
+traceback frames in any ``--tb`` style). unittest's ``Ran N tests`` / ``FAILED (failures=1)`` and the
+plain ``N passed, N failed`` line are understood too. Anything else falls back to the locations found in
+the text, with ``parsed=False`` so callers judge success by the exit code instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+__all__ = ["Failure", "TestReport", "parse_locations", "parse_test_output"]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failing (or erroring) test.
+
+    ``path``/``line`` is the deepest traceback frame inside the workspace: the code line that raised.
+    ``frames`` holds every workspace frame, outermost first, so the test's own line is ``frames[0]``
+    when the traceback starts in the test file; ``test_location`` names it directly when known.
+    """
+
+    test_id: str
+    path: str | None
+    line: int | None
+    message: str
+    frames: tuple[tuple[str, int], ...] = ()
+    test_location: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class TestReport:
+    """Counts and failures of one test run. ``parsed=False`` means no runner summary was recognised."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    passed: int
+    failed: int
+    errors: int
+    skipped: int
+    failures: tuple[Failure, ...]
+    summary_line: str | None
+    parsed: bool
+
+    @property
+    def ok(self) -> bool:
+        """True when a summary was found and nothing failed or errored."""
+        return self.parsed and self.failed == 0 and self.errors == 0
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+# pytest's closing line, with or without the ``=`` banner (``-q`` drops it).
+_PYTEST_COUNT = re.compile(r"(\d+) (failed|passed|skipped|errors?|xfailed|xpassed|deselected|warnings?|rerun)\b")
+_PYTEST_SUMMARY = re.compile(
+    r"^=*\s*((?:\d+ (?:failed|passed|skipped|errors?|xfailed|xpassed|deselected|warnings?|rerun),? ?)+)"
+    r"(?:in [\d.]+s.*?)?\s*=*\s*$"
+)
+_PYTEST_NO_TESTS = re.compile(r"^=*\s*no tests ran\b.*$")
+_SHORT_SUMMARY = re.compile(r"^(FAILED|ERROR) (.+?)(?: - (.*))?$")
+_SECTION_BANNER = re.compile(r"^=+ (FAILURES|ERRORS|warnings summary|short test summary info) =+$")
+_SECTION_TITLE = re.compile(r"^_{3,} (.+?) _{3,}$")
+_ANY_BANNER = re.compile(r"^={5,}")
+
+# Traceback frames: pytest's ``path:12: Error`` / ``path:12: in func`` and Python's ``File "x", line 3``.
+_PYTEST_FRAME = re.compile(r"^((?:[A-Za-z]:)?[^\s:][^:\n]*?):(\d+):(?: (.*))?$")
+_PY_FRAME = re.compile(r'File "([^"\n]+)", line (\d+)')
+_GENERIC_LOC = re.compile(r"(?:^|(?<=[\s(\[\"'=]))((?:[A-Za-z]:)?[\w./\\@+-]*\w\.\w+):(\d+)(?=\b)")
+
+_UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in [\d.]+s")
+_UNITTEST_RESULT = re.compile(r"^(OK|FAILED)(?: \((.*)\))?\s*$")
+_UNITTEST_HEADER = re.compile(r"^(FAIL|ERROR): (\S+) \(([^)]*)\)")
+_PLAIN = re.compile(r"^(?:\w+:\s*)?(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$", re.IGNORECASE)
+
+
+def parse_test_output(output: str, root: Path | None = None, exit_code: int | None = None) -> TestReport:
+    """Parse a test run's combined output.
+
+    Paths come back workspace-relative (POSIX style) when under ``root``; frames outside it (the standard
+    library, site-packages) are dropped. ``exit_code``, when given and nothing was recognised, turns a
+    non-zero exit into one generic failure carrying the locations found in the text.
+    """
+    text = _ANSI.sub("", output).replace("\r\n", "\n")
+    lines = text.split("\n")
+    report = _parse_pytest(lines, root)
+    if report is None:
+        report = _parse_unittest(lines, root)
+    if report is None:
+        report = _parse_plain(lines, root)
+    if report is None:
+        failures: tuple[Failure, ...] = ()
+        if exit_code not in (None, 0):
+            locations = parse_locations(text, root)
+            tail = "\n".join(line for line in lines if line.strip())[-2000:]
+            deepest = locations[-1] if locations else (None, None)
+            failures = (
+                Failure(
+                    test_id="(test command)",
+                    path=deepest[0],
+                    line=deepest[1],
+                    message=tail,
+                    frames=tuple(locations),
+                ),
+            )
+        report = TestReport(0, 0, 0, 0, failures, None, parsed=False)
+    return report
+
+
+def parse_locations(text: str, root: Path | None = None) -> list[tuple[str, int]]:
+    """Every ``path:line`` and ``File "path", line N`` in ``text``, in order, without repeats.
+
+    With ``root``, absolute paths under it become relative and paths outside it are dropped; relative
+    paths are kept as written (normalised). Without ``root`` every path is kept as written.
+    """
+    found: list[tuple[int, str, int]] = []
+    clean = _ANSI.sub("", text)
+    for match in _PY_FRAME.finditer(clean):
+        found.append((match.start(), match.group(1), int(match.group(2))))
+    for match in _GENERIC_LOC.finditer(clean):
+        found.append((match.start(), match.group(1), int(match.group(2))))
+    found.sort()
+    result: list[tuple[str, int]] = []
+    seen: set[tuple[str, int]] = set()
+    for _, raw, line in found:
+        path = _workspace_path(raw, root)
+        if path is None or line <= 0:
+            continue
+        key = (path, line)
+        if key not in seen:
+            seen.add(key)
+            result.append(key)
+    return result
+
+
+def _workspace_path(raw: str, root: Path | None) -> str | None:
+    """``raw`` as a workspace-relative POSIX path, or None when it lies outside ``root``."""
+    raw = raw.strip().replace("\\", "/")
+    if not raw:
+        return None
+    is_abs = raw.startswith("/") or bool(re.match(r"^[A-Za-z]:/", raw))
+    if root is None:
+        return raw
+    if is_abs:
+        root_text = str(root).replace("\\", "/").rstrip("/")
+        candidates = [root_text]
+        try:
+            resolved = os.path.realpath(root).replace("\\", "/").rstrip("/")
+            if resolved != root_text:
+                candidates.append(resolved)
+        except OSError:
+            pass
+        for prefix in candidates:
+            if raw.startswith(prefix + "/"):
+                return _normalise(raw[len(prefix) + 1 :])
+        return None
+    return _normalise(raw)
+
+
+def _normalise(relpath: str) -> str | None:
+    parts: list[str] = []
+    for part in PurePosixPath(relpath).parts:
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                return None  # climbs out of the workspace
+            parts.pop()
+            continue
+        parts.append(part)
+    return "/".join(parts) or None
+
+
+def _frames_in(block: list[str], root: Path | None) -> list[tuple[str, int]]:
+    frames: list[tuple[str, int]] = []
+    for line in block:
+        match = _PYTEST_FRAME.match(line)
+        raw: str | None = None
+        number = 0
+        if match and not line.startswith((" ", "E ")):
+            raw, number = match.group(1), int(match.group(2))
+        else:
+            py = _PY_FRAME.search(line)
+            if py:
+                raw, number = py.group(1), int(py.group(2))
+        if raw is None:
+            continue
+        path = _workspace_path(raw, root)
+        if path is not None and (not frames or frames[-1] != (path, number)):
+            frames.append((path, number))
+    return frames
+
+
+def _error_message(block: list[str]) -> str:
+    """The ``E   ...`` lines of a pytest section, or the last exception line of a plain traceback."""
+    e_lines = [line[1:].strip() for line in block if line.startswith("E ")]
+    if e_lines:
+        return "\n".join(e_lines[:20])
+    for line in reversed(block):
+        stripped = line.strip()
+        if re.match(r"^[\w.]+(Error|Exception|Failure|Interrupt|Exit)\b.*", stripped):
+            return stripped
+    return ""
+
+
+def _section_to_id(title: str) -> str:
+    """``TestK.test_p[a b]`` -> ``TestK::test_p[a b]``; ``ERROR at setup of test_x`` -> ``test_x``."""
+    for prefix in ("ERROR at setup of ", "ERROR at teardown of ", "ERROR collecting "):
+        if title.startswith(prefix):
+            title = title[len(prefix) :]
+            break
+    head, bracket, params = title.partition("[")
+    if "/" not in head and not head.endswith(".py"):
+        head = head.replace(".", "::")
+    return head + bracket + params
+
+
+def _parse_pytest(lines: list[str], root: Path | None) -> TestReport | None:
+    summary_line: str | None = None
+    counts: dict[str, int] = {}
+    for line in reversed(lines):
+        stripped = line.strip()
+        if _PYTEST_SUMMARY.match(stripped) and (" in " in stripped or stripped.startswith("=")):
+            summary_line = stripped
+            for number, word in _PYTEST_COUNT.findall(stripped):
+                counts[word.rstrip("s") if word.startswith("error") else word] = int(number)
+            break
+        if _PYTEST_NO_TESTS.match(stripped):
+            summary_line = stripped
+            break
+    if summary_line is None:
+        return None
+
+    # Failure sections: title -> body lines, only inside the FAILURES / ERRORS banners.
+    sections: dict[str, list[str]] = {}
+    order: list[str] = []
+    current: list[str] | None = None
+    in_block = False
+    for line in lines:
+        banner = _SECTION_BANNER.match(line)
+        if banner:
+            in_block = banner.group(1) in ("FAILURES", "ERRORS")
+            current = None
+            continue
+        if _ANY_BANNER.match(line):
+            in_block = False
+            current = None
+            continue
+        if not in_block:
+            continue
+        title = _SECTION_TITLE.match(line)
+        if title:
+            key = _section_to_id(title.group(1))
+            current = sections.setdefault(key, [])
+            order.append(key)
+            continue
+        if current is not None:
+            current.append(line)
+
+    failures: list[Failure] = []
+    used_sections: set[str] = set()
+    for line in lines:
+        match = _SHORT_SUMMARY.match(line.rstrip())
+        if not match:
+            continue
+        test_id, message = match.group(2).strip(), (match.group(3) or "").strip()
+        found = _matching_section(test_id, sections)
+        block = sections.get(found, []) if found else []
+        if found:
+            used_sections.add(found)
+        failures.append(_failure(test_id, message, block, root))
+    # Sections without a short-summary line (``-r`` turned off): still failures.
+    for key in order:
+        if key not in used_sections:
+            used_sections.add(key)
+            failures.append(_failure(key, "", sections[key], root))
+    return TestReport(
+        passed=counts.get("passed", 0),
+        failed=counts.get("failed", 0),
+        errors=counts.get("error", 0),
+        skipped=counts.get("skipped", 0),
+        failures=tuple(failures),
+        summary_line=summary_line,
+        parsed=True,
+    )
+
+
+def _matching_section(test_id: str, sections: dict[str, list[str]]) -> str | None:
+    if test_id in sections:
+        return test_id
+    best: str | None = None
+    for key in sections:
+        if test_id.endswith("::" + key) and (best is None or len(key) > len(best)):
+            best = key
+    return best
+
+
+def _failure(test_id: str, message: str, block: list[str], root: Path | None) -> Failure:
+    frames = _frames_in(block, root)
+    if not message:
+        message = _error_message(block)
+    test_file = _workspace_path(test_id.split("::", 1)[0], root) if "::" in test_id else None
+    test_location = next((frame for frame in frames if frame[0] == test_file), None)
+    deepest = frames[-1] if frames else None
+    if deepest is None and test_file is not None:
+        return Failure(test_id, test_file, None, message, (), None)
+    return Failure(
+        test_id=test_id,
+        path=deepest[0] if deepest else None,
+        line=deepest[1] if deepest else None,
+        message=message,
+        frames=tuple(frames),
+        test_location=test_location,
+    )
+
+
+def _parse_unittest(lines: list[str], root: Path | None) -> TestReport | None:
+    ran: int | None = None
+    result_line: str | None = None
+    details = ""
+    for index, line in enumerate(lines):
+        match = _UNITTEST_RAN.match(line.strip())
+        if match:
+            ran = int(match.group(1))
+            for follow in lines[index + 1 : index + 4]:
+                result = _UNITTEST_RESULT.match(follow.strip())
+                if result:
+                    result_line = follow.strip()
+                    details = result.group(2) or ""
+                    break
+    if ran is None or result_line is None:
+        return None
+    counts = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", details)}
+    failed = counts.get("failures", 0) + counts.get("unexpected_successes", 0)
+    errors = counts.get("errors", 0)
+    skipped = counts.get("skipped", 0) + counts.get("expected_failures", 0)
+
+    failures: list[Failure] = []
+    starts = [i for i, line in enumerate(lines) if _UNITTEST_HEADER.match(line)]
+    for position, start in enumerate(starts):
+        end = starts[position + 1] if position + 1 < len(starts) else len(lines)
+        header = _UNITTEST_HEADER.match(lines[start])
+        assert header is not None
+        block = lines[start + 1 : end]
+        stop = next((i for i, line in enumerate(block) if _UNITTEST_RAN.match(line)), len(block))
+        block = block[:stop]
+        frames = _frames_in(block, root)
+        deepest = frames[-1] if frames else None
+        test_id = header.group(3) if "." in header.group(3) else header.group(2)
+        failures.append(
+            Failure(
+                test_id=test_id,
+                path=deepest[0] if deepest else None,
+                line=deepest[1] if deepest else None,
+                message=_error_message(block),
+                frames=tuple(frames),
+                test_location=frames[0] if frames else None,
+            )
+        )
+    return TestReport(
+        passed=max(ran - failed - errors - skipped, 0),
+        failed=failed,
+        errors=errors,
+        skipped=skipped,
+        failures=tuple(failures),
+        summary_line=result_line,
+        parsed=True,
+    )
+
+
+def _parse_plain(lines: list[str], root: Path | None) -> TestReport | None:
+    for line in reversed(lines):
+        match = _PLAIN.match(line.strip())
+        if match:
+            locations = parse_locations("\n".join(lines), root)
+            failed = int(match.group(2))
+            failures: tuple[Failure, ...] = ()
+            if failed and locations:
+                path, number = locations[-1]
+                failures = (Failure("(test command)", path, number, "", tuple(locations)),)
+            return TestReport(
+                passed=int(match.group(1)),
+                failed=failed,
+                errors=0,
+                skipped=int(match.group(3) or 0),
+                failures=failures,
+                summary_line=line.strip(),
+                parsed=True,
+            )
+    return None
