@@ -307,9 +307,7 @@ def _task_text(request: JobRequest, context: Any, before: TestRun | None) -> str
     return prompts.fix_tests_task(context.prompt, before_text)
 
 
-def only_edited(
-    unified: str, changes: list[FileChange], keep: set[str] | None
-) -> tuple[str, list[FileChange]]:
+def only_edited(unified: str, changes: list[FileChange], keep: set[str] | None) -> tuple[str, list[FileChange]]:
     """The part of the shadow's diff the model made with its edit tools.
 
     Running tests leaves files behind (logs, caches, snapshots) that are not part of the fix; without a

@@ -18,7 +18,10 @@ from kimi_lsp.model.types import Completion, Message, ToolCall, ToolSpec, Usage
 
 CONTEXT_WINDOW = 262_144
 READ_ONLY_TOOLS = frozenset({"ReadFile", "Glob", "Grep"})
-STUB_TEMPLATE = "[earlier output of {tool} removed to keep the conversation inside the context window; call the tool again if you need it]"
+STUB_TEMPLATE = (
+    "[earlier output of {tool} removed to keep the conversation inside the context window; "
+    "call the tool again if you need it]"
+)
 CHARS_PER_TOKEN = 4.0
 
 
@@ -214,9 +217,7 @@ class AgentLoop:
 
         self.requests += 1
         self._record("request", {"step": self.steps, "messages": len(self.history)})
-        completion = await self.model.complete(
-            self.history, self.tool_specs, on_retry=on_retry
-        )
+        completion = await self.model.complete(self.history, self.tool_specs, on_retry=on_retry)
         self.usage = self.usage + completion.usage
         if completion.usage.prompt_tokens:
             self._last_prompt_tokens = completion.usage.prompt_tokens + completion.usage.completion_tokens
@@ -297,8 +298,6 @@ class AgentLoop:
             return
         self.rewrites += 1
         # The reported size no longer describes this history: fall back to estimating until the next usage.
-        self._last_prompt_tokens = max(
-            0, projected - estimate_tokens(self.history[self._messages_at_last_usage :])
-        )
+        self._last_prompt_tokens = max(0, projected - estimate_tokens(self.history[self._messages_at_last_usage :]))
         self._emit("compacted")
         self._record("compacted", {"step": self.steps, "projected_tokens": projected})

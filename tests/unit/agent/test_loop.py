@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from kimi_lsp.agent.loop import AgentLoop, LoopLimits, StepEvent
 from kimi_lsp.agent.tools import Toolbox
 from kimi_lsp.model.client import ModelClient
-from kimi_lsp.testing import Fault, ScriptedCall, StandIn, Turn
+from kimi_lsp.testing import ScriptedCall, StandIn, Turn
 
 
 def workspace(tmp_path: Path, files: int = 30, lines: int = 400) -> Path:
@@ -72,7 +73,11 @@ async def test_step_limit_ends_the_loop_with_a_clear_summary(tmp_path: Path) -> 
     with StandIn(responder=forever) as stand_in:
         async with ModelClient(stand_in.settings()) as client:
             loop = AgentLoop(
-                client, Toolbox(root, test_command=None), "system", limits=LoopLimits(max_steps=5), on_event=events.append
+                client,
+                Toolbox(root, test_command=None),
+                "system",
+                limits=LoopLimits(max_steps=5),
+                on_event=events.append,
             )
             result = await loop.run("task")
     assert result.stop_reason == "max_steps" and result.steps == 5
@@ -99,7 +104,10 @@ async def test_240_call_run_stays_in_the_window_with_rare_rewrites(tmp_path: Pat
     with StandIn(responder=responder) as stand_in:
         async with ModelClient(stand_in.settings()) as client:
             loop = AgentLoop(
-                client, Toolbox(root, test_command=None), "system", limits=LoopLimits(max_steps=300, window=window)
+                client,
+                Toolbox(root, test_command=None),
+                "system",
+                limits=LoopLimits(max_steps=300, window=window),
             )
             result = await loop.run("survey every module")
         requests = stand_in.chat_requests
@@ -115,7 +123,7 @@ async def test_240_call_run_stays_in_the_window_with_rare_rewrites(tmp_path: Pat
 def _count_rewrites(histories: list[list[dict[str, Any]]]) -> int:
     """Requests whose messages are not the previous request's messages plus new ones."""
     count = 0
-    for before, after in zip(histories, histories[1:], strict=False):
+    for before, after in itertools.pairwise(histories):
         prefix = after[: len(before)]
         if json.dumps(prefix, sort_keys=True) != json.dumps(before, sort_keys=True):
             count += 1

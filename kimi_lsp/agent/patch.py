@@ -1,0 +1,470 @@
+"""Applying the model's unified diffs: hunks found by their text, not by their line numbers.
+
+Models get hunk line numbers wrong, drop the space on blank context lines and drift in whitespace, so
+each hunk is located by its context and removed lines, trying in turn: exact, ignoring trailing
+whitespace, ignoring indentation (added lines are re-indented to match), and with up to two outer
+context lines dropped. The header's line number only breaks ties between several matches. A file's hunks
+apply all or none; files are independent. CRLF files stay CRLF. A failing hunk reports the nearest text
+so the model can redo it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kimi_lsp.agent.nearest import nearest_window
+from kimi_lsp.agent.paths import relpath_of, resolve_in_root
+from kimi_lsp.agent.syntax import numbered, syntax_problem
+from kimi_lsp.errors import ToolError
+
+_HUNK_RE = re.compile(r"^@@+\s*-(\d+)(?:,(\d+))?\s+\+(\d+)(?:,(\d+))?\s*@@+")
+_MAX_FUZZ = 2
+
+
+@dataclass(frozen=True)
+class HunkResult:
+    """How one hunk fared: where it applied (1-based line) and how it matched, or why it did not."""
+
+    index: int
+    ok: bool
+    line: int | None = None
+    how: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class FilePatchResult:
+    """One file of a patch: ``action`` is ``modify``, ``create``, ``delete`` or ``rename``."""
+
+    path: str
+    action: str
+    ok: bool
+    hunks: tuple[HunkResult, ...] = ()
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class PatchReport:
+    """Per-file, per-hunk outcome of :func:`apply_patch`; ``text()`` is what the model reads."""
+
+    files: tuple[FilePatchResult, ...]
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.files) and all(f.ok for f in self.files)
+
+    @property
+    def applied(self) -> list[str]:
+        return [f.path for f in self.files if f.ok]
+
+    def text(self) -> str:
+        if self.error:
+            return self.error
+        out: list[str] = []
+        for result in self.files:
+            if result.ok:
+                out.append(f"{result.path}: {result.message}")
+            else:
+                out.append(f"{result.path}: NOT applied, file unchanged. {result.message}")
+        applied = self.applied
+        if not self.ok and applied:
+            out.append(
+                f"The changes to {', '.join(applied)} were applied; do not resend them. "
+                "Resend only the failed files' diffs, against their current text."
+            )
+        elif not self.ok:
+            out.append("Nothing was applied. Read the current text and resend the diff.")
+        return "\n".join(out)
+
+
+@dataclass
+class _Hunk:
+    old_start: int | None
+    old_count: int | None
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (" " | "-" | "+", text)
+    old_no_eol: bool = False
+    new_no_eol: bool = False
+
+    @property
+    def old(self) -> list[str]:
+        return [text for tag, text in self.lines if tag != "+"]
+
+
+@dataclass
+class _FilePatch:
+    old_path: str | None
+    new_path: str | None
+    hunks: list[_Hunk] = field(default_factory=list)
+
+
+# -- parsing ----------------------------------------------------------------------------------------
+
+
+def _header_path(raw: str) -> str | None:
+    raw = raw.split("\t", 1)[0].strip()
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        raw = raw[1:-1]
+    return None if raw in ("/dev/null", "") else raw
+
+
+def parse_patch(text: str) -> list[_FilePatch]:
+    """Split a unified diff into file sections and hunks (lenient about counts and blank context lines)."""
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    files: list[_FilePatch] = []
+    hunk: _Hunk | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("--- ") and i + 1 < len(lines) and lines[i + 1].startswith("+++ "):
+            _close(hunk)
+            hunk = None
+            files.append(_FilePatch(_header_path(line[4:]), _header_path(lines[i + 1][4:])))
+            i += 2
+            continue
+        if line.startswith("diff --git ") or line.startswith("Index: "):
+            _close(hunk)
+            hunk = None
+        elif line.startswith("@@"):
+            _close(hunk)
+            match = _HUNK_RE.match(line)
+            hunk = _Hunk(
+                int(match.group(1)) if match else None,
+                (int(match.group(2)) if match.group(2) is not None else 1) if match else None,
+            )
+            if files:
+                files[-1].hunks.append(hunk)
+            else:
+                hunk = None
+        elif hunk is not None:
+            if line.startswith("\\"):
+                if hunk.lines:
+                    tag = hunk.lines[-1][0]
+                    hunk.old_no_eol |= tag in " -"
+                    hunk.new_no_eol |= tag in " +"
+            elif line == "":
+                hunk.lines.append(("", ""))  # a context line whose leading space was lost (or the end)
+            elif line[0] in " -+":
+                hunk.lines.append((line[0], line[1:]))
+            else:
+                _close(hunk)
+                hunk = None
+        i += 1
+    _close(hunk)
+    return files
+
+
+def _close(hunk: _Hunk | None) -> None:
+    if hunk is None:
+        return
+    while hunk.lines and hunk.lines[-1][0] == "":
+        hunk.lines.pop()  # trailing bare blank lines are the patch's end, not context
+    hunk.lines = [(" " if tag == "" else tag, text) for tag, text in hunk.lines]
+
+
+# -- locating a hunk -------------------------------------------------------------------------------
+
+_TIERS: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ("exact", lambda s: s),
+    ("ignoring trailing whitespace", str.rstrip),
+    ("ignoring indentation", str.strip),
+)
+
+
+@dataclass(frozen=True)
+class _Match:
+    start: int
+    lines: list[tuple[str, str]]  # the hunk lines used (outer context may be trimmed by fuzz)
+    how: str
+
+
+def _find_all(file_norm: list[str], want: list[str]) -> list[int]:
+    if not want:
+        return []
+    first = want[0]
+    n = len(want)
+    return [i for i in range(len(file_norm) - n + 1) if file_norm[i] == first and file_norm[i : i + n] == want]
+
+
+def _trimmed_variants(lines: list[tuple[str, str]]) -> list[tuple[int, list[tuple[str, str]]]]:
+    """The hunk with 0..2 outer context lines dropped from each end, least trimmed first."""
+    variants = []
+    for total in range(0, 2 * _MAX_FUZZ + 1):
+        for front in range(0, min(total, _MAX_FUZZ) + 1):
+            back = total - front
+            if back > _MAX_FUZZ:
+                continue
+            if any(tag != " " for tag, _ in lines[:front]):
+                continue
+            if back and any(tag != " " for tag, _ in lines[len(lines) - back :]):
+                continue
+            kept = lines[front : len(lines) - back]
+            if any(tag != "+" and text.strip() for tag, text in kept):
+                variants.append((front, kept))
+    return variants
+
+
+def _locate(file_lines: list[str], hunk: _Hunk, hint: int | None) -> _Match | None:
+    for fuzz_front, kept in _trimmed_variants(hunk.lines):
+        old = [text for tag, text in kept if tag != "+"]
+        for how, norm in _TIERS:
+            starts = _find_all([norm(line) for line in file_lines], [norm(line) for line in old])
+            if not starts:
+                continue
+            target = (hint + fuzz_front) if hint is not None else 0
+            start = min(starts, key=lambda s: (abs(s - target), s))
+            label = how if fuzz_front == 0 and len(kept) == len(hunk.lines) else f"{how}, outer context dropped"
+            return _Match(start, kept, label)
+    return None
+
+
+def _reindent(new_text: str, patch_old: str, file_old: str) -> str:
+    patch_ws = patch_old[: len(patch_old) - len(patch_old.lstrip())]
+    file_ws = file_old[: len(file_old) - len(file_old.lstrip())]
+    if patch_ws == file_ws or not new_text.strip():
+        return new_text
+    if new_text.startswith(patch_ws):
+        return file_ws + new_text[len(patch_ws) :]
+    return new_text
+
+
+def _apply_match(file_lines: list[str], match: _Match) -> tuple[list[str], int]:
+    """Replace the matched span; context keeps the file's text, added lines follow its indentation."""
+    pos = match.start
+    anchor: tuple[str, str] | None = None  # (patch's old line, file's line) to re-indent from
+    out: list[str] = []
+    for tag, text in match.lines:
+        if tag == " ":
+            out.append(file_lines[pos])
+            if text.strip():
+                anchor = (text, file_lines[pos])
+            pos += 1
+        elif tag == "-":
+            if text.strip():
+                anchor = (text, file_lines[pos])
+            pos += 1
+        else:
+            if anchor is None:
+                anchor = _first_anchor(file_lines, match)
+            out.append(_reindent(text, *anchor) if anchor else text)
+    return out, pos - match.start
+
+
+def _first_anchor(file_lines: list[str], match: _Match) -> tuple[str, str] | None:
+    pos = match.start
+    for tag, text in match.lines:
+        if tag == "+":
+            continue
+        if text.strip():
+            return text, file_lines[pos]
+        pos += 1
+    return None
+
+
+# -- applying --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Text:
+    lines: list[str]
+    eol: str
+    final_newline: bool
+
+    @classmethod
+    def parse(cls, text: str) -> _Text:
+        eol = "\r\n" if text.count("\r\n") * 2 > text.count("\n") else "\n"
+        final = text.endswith("\n")
+        lines = text.split("\n")
+        if final:
+            lines.pop()
+        if eol == "\r\n":
+            lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+        if text == "":
+            lines = []
+        return cls(lines, eol, final)
+
+    def render(self) -> str:
+        if not self.lines:
+            return ""
+        return self.eol.join(self.lines) + (self.eol if self.final_newline else "")
+
+
+def _read_text(path: Path, rel: str) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ToolError(f"{rel} is not a UTF-8 text file; it cannot be patched") from None
+
+
+def _failure(rel: str, index: int, count: int, hunk: _Hunk, lines: list[str]) -> str:
+    want = hunk.old
+    head = f"hunk {index} of {count} for {rel} did not match"
+    found = nearest_window(lines, want)
+    if found is None or found[2] < 0.3:
+        return f"{head}; no similar text found. Read the file and resend the diff."
+    start, end, _ = found
+    return (
+        f"{head}; nearest text at lines {start + 1}-{end}:\n{numbered(lines, start + 1, end)}\n"
+        "Rewrite the hunk's context and '-' lines to match the file exactly."
+    )
+
+
+def _patch_lines(doc: _Text, hunks: list[_Hunk], rel: str) -> tuple[list[HunkResult], bool]:
+    results: list[HunkResult] = []
+    drift = 0  # how far the file has moved relative to the header line numbers
+    ok = True
+    for index, hunk in enumerate(hunks, start=1):
+        old = hunk.old
+        if not old:
+            # Pure insertion: only the line number can place it (new or empty files too).
+            base = hunk.old_start if hunk.old_start is not None else len(doc.lines)
+            pos = max(0, min(len(doc.lines), base + drift if hunk.old_count == 0 else base - 1 + drift))
+            added = [text for tag, text in hunk.lines if tag == "+"]
+            doc.lines[pos:pos] = added
+            drift += len(added)
+            results.append(HunkResult(index, True, pos + 1, "inserted by line number"))
+            continue
+        hint = hunk.old_start - 1 + drift if hunk.old_start is not None else None
+        match = _locate(doc.lines, hunk, hint)
+        if match is None:
+            results.append(HunkResult(index, False, message=_failure(rel, index, len(hunks), hunk, doc.lines)))
+            ok = False
+            continue
+        replacement, consumed = _apply_match(doc.lines, match)
+        doc.lines[match.start : match.start + consumed] = replacement
+        if hunk.old_start is not None:
+            drift = match.start + len(replacement) - (hunk.old_start - 1 + len(old))
+        results.append(HunkResult(index, True, match.start + 1, match.how))
+        if hunk.new_no_eol:
+            doc.final_newline = False
+        elif hunk.old_no_eol:
+            doc.final_newline = True
+    return results, ok
+
+
+def _describe(results: list[HunkResult]) -> str:
+    parts = [f"hunk {r.index} at line {r.line}" + (f" ({r.how})" if r.how != "exact" else "") for r in results]
+    return f"{len(results)} hunk(s) applied: " + ", ".join(parts)
+
+
+def _pick_path(root: Path, raw: str, prefix: str) -> str:
+    """Strip git's ``a/``/``b/`` unless the unstripped path is the one that exists."""
+    if raw.startswith(prefix):
+        stripped = raw[len(prefix) :]
+        if not (root / stripped).exists() and (root / raw).exists():
+            return raw
+        return stripped
+    return raw
+
+
+def _apply_file(
+    root: Path, section: _FilePatch, check: Callable[[str, str, str | None], str | None]
+) -> FilePatchResult:
+    old_raw = _pick_path(root, section.old_path, "a/") if section.old_path else None
+    new_raw = _pick_path(root, section.new_path, "b/") if section.new_path else None
+    label = new_raw or old_raw or "?"
+    try:
+        old_path = resolve_in_root(root, old_raw) if old_raw else None
+        new_path = resolve_in_root(root, new_raw) if new_raw else None
+    except ToolError as exc:
+        return FilePatchResult(label, "modify", False, message=str(exc))
+    old_rel = relpath_of(root, old_path) if old_path else None
+    new_rel = relpath_of(root, new_path) if new_path else None
+    rel = new_rel or old_rel or label
+    action = "create" if old_path is None else "delete" if new_path is None else "modify"
+    if old_path and new_path and old_path != new_path:
+        action = "rename"
+    try:
+        if old_path is None:
+            assert new_path is not None
+            return _create(new_path, rel, section, check)
+        if not old_path.is_file():
+            return FilePatchResult(
+                rel, action, False, message=f"{old_rel} does not exist; to create it use --- /dev/null"
+            )
+        original = _read_text(old_path, rel)
+        doc = _Text.parse(original)
+        results, ok = _patch_lines(doc, section.hunks, rel)
+        if not ok:
+            failed = [r for r in results if not r.ok]
+            return FilePatchResult(rel, action, False, tuple(results), "\n".join(r.message for r in failed))
+        if new_path is None:
+            if doc.lines and any(line.strip() for line in doc.lines):
+                return FilePatchResult(
+                    rel, action, False, tuple(results), "the deletion's '-' lines do not cover the whole file"
+                )
+            old_path.unlink()
+            return FilePatchResult(rel, action, True, tuple(results), "deleted")
+        new_text = doc.render()
+        problem = check(rel, new_text, original)
+        if problem:
+            return FilePatchResult(rel, action, False, tuple(results), problem)
+        _write(new_path, new_text, old_path)
+        if action == "rename":
+            old_path.unlink()
+        return FilePatchResult(rel, action, True, tuple(results), _describe(results))
+    except (ToolError, OSError) as exc:
+        return FilePatchResult(rel, action, False, message=str(exc))
+
+
+def _create(
+    path: Path, rel: str, section: _FilePatch, check: Callable[[str, str, str | None], str | None]
+) -> FilePatchResult:
+    lines = [text for hunk in section.hunks for tag, text in hunk.lines if tag != "-"]
+    no_eol = any(hunk.new_no_eol for hunk in section.hunks)
+    text = "\n".join(lines) + ("" if no_eol or not lines else "\n")
+    if path.exists():
+        if path.is_file() and path.read_bytes() == text.encode("utf-8"):
+            return FilePatchResult(rel, "create", True, message="already exists with exactly this content")
+        return FilePatchResult(
+            rel,
+            "create",
+            False,
+            message=f"{rel} already exists; send a diff against its current text (--- a/{rel}) or use WriteFile",
+        )
+    problem = check(rel, text, None)
+    if problem:
+        return FilePatchResult(rel, "create", False, message=problem)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode("utf-8"))
+    return FilePatchResult(rel, "create", True, message=f"created ({len(lines)} lines)")
+
+
+def _write(path: Path, text: str, like: Path) -> None:
+    mode = like.stat().st_mode & 0o7777
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode("utf-8"))
+    path.chmod(mode)
+
+
+def apply_patch(
+    root: Path,
+    patch_text: str,
+    *,
+    check: Callable[[str, str, str | None], str | None] = syntax_problem,
+) -> PatchReport:
+    """Apply a unified diff (one or more files) under ``root``; never raises for a bad patch.
+
+    ``check(relpath, new_text, old_text)`` may refuse a file's result (default: the Python syntax gate).
+    Every path goes through :func:`resolve_in_root`, so nothing outside ``root`` is read or written.
+    """
+    if not isinstance(patch_text, str) or not patch_text.strip():
+        return PatchReport((), "the patch is empty; send a unified diff")
+    sections = parse_patch(patch_text)
+    if not sections:
+        return PatchReport(
+            (),
+            "no file headers found: a patch needs '--- a/PATH' and '+++ b/PATH' lines before its @@ hunks "
+            "(use --- /dev/null to create a file, +++ /dev/null to delete one)",
+        )
+    results = []
+    for section in sections:
+        if not section.hunks and section.old_path and section.new_path:
+            results.append(FilePatchResult(section.new_path, "modify", False, message="no @@ hunks for this file"))
+            continue
+        results.append(_apply_file(root, section, check))
+    return PatchReport(tuple(results))

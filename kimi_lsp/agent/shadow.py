@@ -1,0 +1,472 @@
+"""The shadow workspace: a private copy of the user's tree where the model reads, edits and runs tests.
+
+:meth:`Shadow.create` copies the tracked and untracked-not-ignored files (``git ls-files`` in a repository,
+else a walk that skips heavy folders) into a fresh temporary folder, lays the editor's unsaved buffers over
+them, and symlinks heavy ignored folders (``.venv``, ``node_modules``, ...) so tests find their
+dependencies without a copy. Files are copied, never hard-linked: a hard link would let an edit in the
+shadow write the user's file. Secret files are not copied at all.
+
+The shadow remembers the bytes it laid down (the snapshot), so :meth:`Shadow.diff` is the model's work
+alone, :meth:`Shadow.changed_in_worktree` tells whether the user changed the same files meanwhile, and
+:meth:`Shadow.apply_to` writes the result into the real tree (only after acceptance).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from kimi_lsp.agent.paths import is_plain_relpath, resolve_in_root
+from kimi_lsp.agent.unidiff import file_diff, is_binary
+from kimi_lsp.context.files import is_secret_path
+from kimi_lsp.errors import KimiError
+
+# Ignored folders that tests need (interpreters, installed packages): linked into the shadow.
+LINKED_DIRS = frozenset({".venv", "venv", "node_modules", ".tox", ".nox", "__pypackages__"})
+# Folders never copied nor walked: VCS data, caches, build output.
+SKIPPED_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "__pycache__",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        ".eggs",
+        "build",
+        "dist",
+        ".idea",
+        ".vscode",
+    }
+)
+HEAVY_DIRS = LINKED_DIRS | SKIPPED_DIRS
+# Files a test run leaves behind; never part of the result.
+_JUNK_SUFFIXES = (".pyc", ".pyo")
+_JUNK_NAMES = frozenset({".coverage", ".DS_Store"})
+_COPY_WORKERS = 8
+
+
+class WorktreeChanged(KimiError):
+    """The user's files changed after the shadow was made; applying would overwrite their edits."""
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file's change: ``old_text`` None = created, ``new_text`` None = deleted; binary = no text."""
+
+    path: str
+    old_text: str | None
+    new_text: str | None
+    binary: bool = False
+
+
+@dataclass(frozen=True)
+class ShadowDiff:
+    """The shadow's changes against its snapshot, as one git-style diff and per file."""
+
+    unified: str
+    changes: list[FileChange]
+
+    @property
+    def files(self) -> list[str]:
+        return [change.path for change in self.changes]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    data: bytes  # what the shadow started with (overlay text included)
+    disk_stat: tuple[int, int] | None  # (size, mtime_ns) of the user's file when copied; None = not on disk
+    disk_data_same: bool  # the user's file held exactly ``data`` (False when an overlay differs)
+    mode: int
+
+
+def _is_junk(rel: str) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return name.endswith(_JUNK_SUFFIXES) or name in _JUNK_NAMES or name.startswith(".coverage.")
+
+
+def _git_toplevel(root: Path) -> bool:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--show-prefix"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0
+
+
+def _git_files(root: Path) -> list[str] | None:
+    """Tracked plus untracked-not-ignored files under ``root`` (relative to it), or None if not a repo."""
+    if not _git_toplevel(root):
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    names = out.stdout.decode("utf-8", errors="surrogateescape").split("\0")
+    return sorted({name for name in names if name})
+
+
+def _walk_files(root: Path) -> list[str]:
+    """Every file under ``root`` outside heavy folders (used when ``root`` is not a git repository)."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in HEAVY_DIRS and not d.endswith(".egg-info"))
+        base = Path(dirpath).relative_to(root)
+        for name in filenames:
+            found.append((base / name).as_posix())
+    # Symlinked folders are listed by os.walk as dirs but not entered; a tracked link is kept as a link.
+    return sorted(found)
+
+
+def _heavy_dirs(root: Path) -> list[str]:
+    """Linkable heavy folders at the top level and one level down (monorepos keep ``node_modules`` there)."""
+    found: list[str] = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            if not entry.is_dir(follow_symlinks=False) or entry.name in SKIPPED_DIRS:
+                continue
+            if entry.name in LINKED_DIRS:
+                found.append(entry.name)
+                continue
+            with contextlib.suppress(OSError):
+                for sub in os.scandir(entry.path):
+                    if sub.name in LINKED_DIRS and sub.is_dir(follow_symlinks=False):
+                        found.append(f"{entry.name}/{sub.name}")
+    return sorted(found)
+
+
+class Shadow:
+    """A temporary copy of a workspace. Use as a context manager or call :meth:`cleanup`."""
+
+    def __init__(self, source: Path, root: Path, snapshot: dict[str, _Entry], linked: list[str]) -> None:
+        self.source = source
+        self.root = root
+        self.linked = linked
+        self._snapshot = snapshot
+        self._closed = False
+
+    @classmethod
+    def create(
+        cls,
+        root: Path,
+        overlays: Mapping[str, str] | None = None,
+        *,
+        files: Sequence[str] | None = None,
+        base_dir: Path | None = None,
+    ) -> Shadow:
+        """Copy ``root`` into a new temporary folder (prefix ``kimi-shadow-``).
+
+        ``overlays`` maps workspace-relative paths to unsaved editor text laid over the copy (new files
+        allowed). ``files`` replaces the listing (relative paths); by default git's tracked and
+        untracked-not-ignored files, or a walk when ``root`` is not a repository. Secret files are skipped.
+        ``base_dir`` chooses where the temporary folder goes (default: see :func:`_default_base`).
+        """
+        source = Path(os.path.realpath(root))
+        if not source.is_dir():
+            raise KimiError(f"workspace root {root} is not a folder")
+        listing = list(files) if files is not None else (_git_files(source) or _walk_files(source))
+        parent = base_dir if base_dir is not None else _default_base(source, listing)
+        tmp = Path(os.path.realpath(tempfile.mkdtemp(prefix="kimi-shadow-", dir=parent)))
+        try:
+            snapshot = _copy_tree(source, tmp, listing)
+            linked = _link_heavy(source, tmp)
+            _lay_overlays(tmp, overlays or {}, snapshot)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return cls(source, tmp, snapshot, linked)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        """Remove the temporary folder (links are removed, never followed). Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> Shadow:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.cleanup()
+
+    # -- the result -------------------------------------------------------------------------------
+
+    def snapshot_paths(self) -> list[str]:
+        """The workspace-relative files the shadow started with."""
+        return sorted(self._snapshot)
+
+    def original(self, relpath: str) -> bytes | None:
+        """What ``relpath`` held when the shadow was made (None: it did not exist)."""
+        entry = self._snapshot.get(relpath)
+        return entry.data if entry else None
+
+    def _current_files(self) -> Iterator[str]:
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            base = Path(dirpath).relative_to(self.root)
+            dirnames[:] = [
+                d
+                for d in dirnames
+                if d not in HEAVY_DIRS and not d.endswith(".egg-info") and not os.path.islink(os.path.join(dirpath, d))
+            ]
+            for name in filenames:
+                rel = (base / name).as_posix()
+                if os.path.islink(os.path.join(dirpath, name)) and rel not in self._snapshot:
+                    continue
+                yield rel
+
+    def _new_files(self) -> list[str]:
+        candidates = [
+            rel
+            for rel in self._current_files()
+            if rel not in self._snapshot and not _is_junk(rel) and not is_secret_path(rel)
+        ]
+        return sorted(set(candidates) - set(self._ignored_by_git(candidates)))
+
+    def _ignored_by_git(self, paths: list[str]) -> list[str]:
+        """Those of ``paths`` the user's ignore rules exclude (test output, caches), judged read-only."""
+        git_dir = self.source / ".git"
+        if not paths or not git_dir.exists():
+            return []
+        try:
+            out = subprocess.run(
+                [
+                    "git",
+                    f"--git-dir={git_dir}",
+                    f"--work-tree={self.root}",
+                    "check-ignore",
+                    "--no-index",
+                    "-z",
+                    "--stdin",
+                ],
+                input="\0".join(paths).encode(),
+                capture_output=True,
+                timeout=60,
+                check=False,
+                cwd=self.root,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return []
+        return [name for name in out.stdout.decode("utf-8", errors="replace").split("\0") if name]
+
+    def _read_current(self, rel: str) -> bytes | None:
+        try:
+            return (self.root / rel).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def changed_bytes(self) -> dict[str, tuple[bytes | None, bytes | None]]:
+        """``relpath -> (old, new)`` for every file the shadow changed, created or deleted."""
+        changed: dict[str, tuple[bytes | None, bytes | None]] = {}
+        for rel, entry in self._snapshot.items():
+            current = self._read_current(rel)
+            if current != entry.data:
+                changed[rel] = (entry.data, current)
+        for rel in self._new_files():
+            current = self._read_current(rel)
+            if current is not None:
+                changed[rel] = (None, current)
+        return dict(sorted(changed.items()))
+
+    def diff(self) -> ShadowDiff:
+        """The shadow's work so far as one git-style unified diff plus a per-file list."""
+        parts: list[str] = []
+        changes: list[FileChange] = []
+        for rel, (old, new) in self.changed_bytes().items():
+            mode = self._snapshot[rel].mode if rel in self._snapshot else (self.root / rel).stat().st_mode
+            parts.append(file_diff(rel, old, new, mode=_git_mode(mode)))
+            binary = is_binary(old or b"") or is_binary(new or b"")
+            changes.append(
+                FileChange(
+                    rel,
+                    None if old is None or binary else old.decode("utf-8"),
+                    None if new is None or binary else new.decode("utf-8"),
+                    binary,
+                )
+            )
+        return ShadowDiff("".join(parts), changes)
+
+    # -- back to the user's tree ------------------------------------------------------------------
+
+    def changed_in_worktree(self, paths: Iterable[str] | None = None, *, root: Path | None = None) -> list[str]:
+        """Files of the user's tree (``root``, default the source) that differ from what was copied.
+
+        ``paths`` limits the check (default: every snapshot file). A path absent from the snapshot counts
+        as changed when it now exists in the tree. Files with unsaved overlays are compared with what was on
+        disk at copy time, not with the overlay.
+        """
+        tree = Path(os.path.realpath(root or self.source))
+        names = sorted(self._snapshot) if paths is None else sorted(set(paths))
+        changed: list[str] = []
+        for rel in names:
+            if not is_plain_relpath(rel):
+                changed.append(rel)
+                continue
+            target = tree / rel
+            entry = self._snapshot.get(rel)
+            try:
+                st = target.lstat()
+            except (FileNotFoundError, NotADirectoryError):
+                if entry is not None and entry.disk_stat is not None:
+                    changed.append(rel)
+                continue
+            if entry is None or entry.disk_stat is None:
+                changed.append(rel)
+                continue
+            if (st.st_size, st.st_mtime_ns) == entry.disk_stat:
+                continue
+            if not entry.disk_data_same or target.read_bytes() != entry.data:
+                changed.append(rel)
+        return changed
+
+    def apply_to(self, root: Path | None = None, *, force: bool = False) -> list[str]:
+        """Write the shadow's changes into ``root`` (default: the source tree); returns the paths written.
+
+        Refuses with :class:`WorktreeChanged` when any of those files changed in the tree since the
+        snapshot, unless ``force``. Each file is replaced atomically and keeps its mode.
+        """
+        tree = Path(os.path.realpath(root or self.source))
+        changes = self.changed_bytes()
+        if not force:
+            conflicts = self.changed_in_worktree(changes, root=tree)
+            if conflicts:
+                raise WorktreeChanged(
+                    "the working tree changed since the job started, refusing to overwrite: " + ", ".join(conflicts)
+                )
+        written: list[str] = []
+        for rel, (_old, new) in changes.items():
+            target = resolve_in_root(tree, rel)
+            if new is None:
+                with contextlib.suppress(FileNotFoundError):
+                    target.unlink()
+            else:
+                mode = (self.root / rel).stat().st_mode
+                _atomic_write(target, new, stat.S_IMODE(mode))
+            written.append(rel)
+        return written
+
+
+def _default_base(source: Path, listing: Sequence[str]) -> str | None:
+    """``$KIMI_SHADOW_DIR``, else ``/dev/shm`` when it is an executable tmpfs with room to spare, else the
+    system temp folder. Memory-backed copies are many times faster on slow disks (see the benchmark)."""
+    chosen = os.environ.get("KIMI_SHADOW_DIR")
+    if chosen:
+        return chosen
+    shm = "/dev/shm"
+    try:
+        info = os.statvfs(shm)
+    except OSError:
+        return None
+    if info.f_flag & os.ST_NOEXEC or info.f_flag & os.ST_RDONLY or not os.access(shm, os.W_OK):
+        return None
+    size = 0
+    for rel in listing:
+        with contextlib.suppress(OSError):
+            size += os.lstat(source / rel).st_size
+    free = info.f_bavail * info.f_frsize
+    return shm if free > max(4 * size, 1 << 30) else None
+
+
+def _git_mode(mode: int) -> str:
+    return "100755" if mode & 0o111 else "100644"
+
+
+def _atomic_write(target: Path, data: bytes, mode: int) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".kimi-tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _copy_one(source: Path, dest: Path, rel: str) -> tuple[str, _Entry] | None:
+    src = source / rel
+    dst = dest / rel
+    try:
+        st = src.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # tracked but deleted in the worktree: the shadow mirrors the worktree
+    if stat.S_ISLNK(st.st_mode):
+        # Recreate the link itself; paths.py refuses it later if it leads outside. Copying its target
+        # would pull an outside file into the workspace.
+        os.symlink(os.readlink(src), dst)
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None  # submodules (gitlinks), sockets, fifos
+    data = src.read_bytes()
+    with open(dst, "wb") as handle:
+        handle.write(data)
+    os.chmod(dst, stat.S_IMODE(st.st_mode))
+    return rel, _Entry(data, (st.st_size, st.st_mtime_ns), True, st.st_mode)
+
+
+def _copy_tree(source: Path, dest: Path, listing: Sequence[str]) -> dict[str, _Entry]:
+    wanted = [rel for rel in listing if is_plain_relpath(rel) and not is_secret_path(rel)]
+    for folder in sorted({str(Path(rel).parent) for rel in wanted}):
+        if folder != ".":
+            (dest / folder).mkdir(parents=True, exist_ok=True)
+    snapshot: dict[str, _Entry] = {}
+    # Reads and writes release the GIL; a few threads keep the disk busy while Python does bookkeeping.
+    with ThreadPoolExecutor(max_workers=_COPY_WORKERS) as pool:
+        for result in pool.map(lambda rel: _copy_one(source, dest, rel), wanted, chunksize=32):
+            if result is not None:
+                snapshot[result[0]] = result[1]
+    return snapshot
+
+
+def _link_heavy(source: Path, dest: Path) -> list[str]:
+    linked: list[str] = []
+    for rel in _heavy_dirs(source):
+        target = dest / rel
+        if target.exists() or target.is_symlink():
+            continue  # tracked content already there (unusual, but never clobber it)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(source / rel, target, target_is_directory=True)
+        linked.append(rel)
+    return linked
+
+
+def _lay_overlays(dest: Path, overlays: Mapping[str, str], snapshot: dict[str, _Entry]) -> None:
+    for rel, text in overlays.items():
+        path = resolve_in_root(dest, rel)  # refuses escapes and secrets
+        relpath = path.relative_to(dest).as_posix()
+        data = text.encode("utf-8")
+        previous = snapshot.get(relpath)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if previous is not None:
+            snapshot[relpath] = _Entry(data, previous.disk_stat, previous.data == data, previous.mode)
+        else:
+            snapshot[relpath] = _Entry(data, None, False, 0o100644)
