@@ -112,7 +112,11 @@ def code_actions(
 
     if _wants(only, types.CodeActionKind.QuickFix):
         for diagnostic in params.context.diagnostics:
-            argument = {"uri": uri, "range": _range_json(diagnostic.range), "diagnostics": [diagnostic_json(diagnostic)]}
+            argument = {
+                "uri": uri,
+                "range": _range_json(diagnostic.range),
+                "diagnostics": [diagnostic_json(diagnostic)],
+            }
             actions.append(
                 types.CodeAction(
                     title=f"Kimi: Fix {_short(diagnostic.message)}",
@@ -149,7 +153,11 @@ def code_actions(
                 types.CodeAction(
                     title=f"Kimi: Refactor selection: {name}",
                     kind=types.CodeActionKind.RefactorRewrite,
-                    command=types.Command(title=f"Kimi: {name}", command=REFACTOR, arguments=[{**argument, "instruction": instruction}]),
+                    command=types.Command(
+                        title=f"Kimi: {name}",
+                        command=REFACTOR,
+                        arguments=[{**argument, "instruction": instruction}],
+                    ),
                     tags=tags,
                 )
             )

@@ -58,7 +58,12 @@ class ServerJob:
     result: JobResult | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"jobId": self.id, "title": self.title, "state": self.state, "progress": self.last}
+        out: dict[str, Any] = {
+            "jobId": self.id,
+            "title": self.title,
+            "state": self.state,
+            "progress": self.last,
+        }
         if self.result is not None:
             out["status"] = self.result.status
             out["summary"] = self.result.summary
@@ -127,7 +132,8 @@ class JobManager:
             if progress:
                 percentage = min(99, int(100 * event.step / max(1, event.max_steps)))
                 self.server.work_done_progress.report(
-                    job.token, types.WorkDoneProgressReport(message=job.last, percentage=percentage, cancellable=True)
+                    job.token,
+                    types.WorkDoneProgressReport(message=job.last, percentage=percentage, cancellable=True),
                 )
             if event.phase == "tool":
                 self.server.log(f"[{job.id}] {job.last}")
@@ -210,9 +216,7 @@ class JobManager:
         return f"Ready for review. {summary}"
 
     def _open_documents(self) -> dict[str, OpenDocument]:
-        return {
-            uri: OpenDocument(doc.source, doc.version) for uri, doc in self.server.workspace.text_documents.items()
-        }
+        return {uri: OpenDocument(doc.source, doc.version) for uri, doc in self.server.workspace.text_documents.items()}
 
     def _caps(self) -> EditCapabilities:
         negotiated = self.server.workspace.position_encoding
@@ -245,7 +249,9 @@ class JobManager:
         try:
             answer = await self.server.window_show_message_request_async(
                 types.ShowMessageRequestParams(
-                    type=types.MessageType.Info, message=message, actions=[types.MessageActionItem(c) for c in choices]
+                    type=types.MessageType.Info,
+                    message=message,
+                    actions=[types.MessageActionItem(c) for c in choices],
                 )
             )
         except Exception:
@@ -331,4 +337,3 @@ def _read_disk(path: Path) -> str | None:
         return None
     except (OSError, UnicodeDecodeError):
         return None
-

@@ -46,7 +46,11 @@ class EditCapabilities:
     def of(capabilities: types.ClientCapabilities, encoding: str) -> EditCapabilities:
         workspace_edit = capabilities.workspace.workspace_edit if capabilities.workspace else None
         document_changes = bool(workspace_edit and workspace_edit.document_changes)
-        ops = frozenset(getattr(op, "value", op) for op in (workspace_edit.resource_operations or [])) if workspace_edit else frozenset()
+        ops = (
+            frozenset(getattr(op, "value", op) for op in (workspace_edit.resource_operations or []))
+            if workspace_edit
+            else frozenset()
+        )
         annotations = bool(workspace_edit and workspace_edit.change_annotation_support)
         return EditCapabilities(document_changes, ops, annotations, encoding)
 
