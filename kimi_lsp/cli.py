@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import signal
 import sys
@@ -141,11 +140,16 @@ def _root(value: Path | None) -> Path:
 
 
 async def _fix(args: argparse.Namespace) -> int:
-    from kimi_lsp.agent.job import JobRequest, apply_changes, run_job
+    from kimi_lsp.agent.job import JobRequest
     from kimi_lsp.model.client import ModelClient
 
     root = _root(args.root)
-    cli = {"testCommand": args.test, "maxSteps": args.max_steps, "baseUrl": args.base_url, "model": args.model}
+    cli = {
+        "testCommand": args.test,
+        "maxSteps": args.max_steps,
+        "baseUrl": args.base_url,
+        "model": args.model,
+    }
     settings = _load(root, cli).settings
     if not settings.test_command:
         raise KimiError("no test command: pass --test CMD (the command that must pass once the fix is in)")
@@ -281,4 +285,4 @@ async def _doctor() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(os.sys.argv[1:]))
+    raise SystemExit(main())

@@ -158,14 +158,14 @@ async def start_editor(
     env: dict[str, str] | None = None,
     capabilities: types.ClientCapabilities | None = None,
 ) -> Editor:
-    server_env = {
-        k: v for k, v in os.environ.items() if k not in ("KIMI_API_KEY", "MOONSHOT_API_KEY", "KIMI_BASE_URL")
-    }
+    server_env = {k: v for k, v in os.environ.items() if k not in ("KIMI_API_KEY", "MOONSHOT_API_KEY", "KIMI_BASE_URL")}
     server_env.update({"KIMI_API_KEY": STAND_IN_KEY, "KIMI_LSP_STATE_DIR": str(state), "TMPDIR": str(state / "tmp")})
     (state / "tmp").mkdir(parents=True, exist_ok=True)
     server_env.update(env or {})
     config = ClientServerConfig(
-        server_command=[sys.executable, "-m", "kimi_lsp"], client_factory=make_test_lsp_client, server_env=server_env
+        server_command=[sys.executable, "-m", "kimi_lsp"],
+        client_factory=make_test_lsp_client,
+        server_env=server_env,
     )
     client = await config.start()
     _fix_code_action_parsing(client)
