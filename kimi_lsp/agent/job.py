@@ -20,7 +20,7 @@ from kimi_lsp.agent.sandbox import run_command, test_env
 from kimi_lsp.agent.shadow import FileChange, Shadow
 from kimi_lsp.agent.tools import Toolbox
 from kimi_lsp.agent.transcript import Transcript, new_job_id
-from kimi_lsp.context import ContextRequest, Diagnostic, build_context
+from kimi_lsp.context import ContextRequest, Diagnostic, TokenEstimator, WorkspaceIndex, build_context
 from kimi_lsp.context.failures import TestReport, parse_test_output
 from kimi_lsp.errors import ConfigError, KimiError
 from kimi_lsp.model.types import Usage
@@ -173,8 +173,14 @@ async def run_job(
     on_event: Callable[[StepEvent], None] | None = None,
     on_log: Callable[[str], None] | None = None,
     transcript_dir: Path | None = None,
+    index: WorkspaceIndex | None = None,
+    estimator: TokenEstimator | None = None,
 ) -> JobResult:
-    """Run one job to its verified result. Cancelling the task stops the model stream and the tests at once."""
+    """Run one job to its verified result. Cancelling the task stops the model stream and the tests at once.
+
+    ``index`` and ``estimator`` are the server's warm workspace index and learned token ratio; the CLI
+    passes neither and gets fresh ones.
+    """
     log = on_log or (lambda _text: None)
     root = request.root.resolve()
     if not root.is_dir():
@@ -210,7 +216,8 @@ async def run_job(
                 result.summary = "The tests already pass; nothing to fix."
                 return result
 
-        context = await asyncio.to_thread(_build_context, request, root, settings, before)
+        estimator = estimator or TokenEstimator()
+        context = await asyncio.to_thread(_build_context, request, root, settings, before, index, estimator)
         task = _task_text(request, context, before)
         transcript.write("context", {"tokens": context.tokens, "files": [f.path for f in context.files]})
 
@@ -231,6 +238,9 @@ async def run_job(
         )
         began = time.monotonic()
         outcome = await loop.run(task)
+        if loop.first_prompt_tokens and loop.first_estimate:
+            # Learn how the provider's tokenizer compares with the character estimate, for later budgets.
+            estimator.observe(int(loop.first_estimate * estimator.factor), loop.first_prompt_tokens)
         result.summary = outcome.summary
         result.steps = outcome.steps
         result.usage = outcome.usage
@@ -274,7 +284,14 @@ def _counts(run: TestRun) -> str:
     return f"exit {run.exit_code}, {run.passed} passed, {run.failed} failed, {run.errors} errors"
 
 
-def _build_context(request: JobRequest, root: Path, settings: Settings, before: TestRun | None) -> Any:
+def _build_context(
+    request: JobRequest,
+    root: Path,
+    settings: Settings,
+    before: TestRun | None,
+    index: WorkspaceIndex | None,
+    estimator: TokenEstimator,
+) -> Any:
     failing = before is not None and not before.ok
     return build_context(
         ContextRequest(
@@ -286,7 +303,9 @@ def _build_context(request: JobRequest, root: Path, settings: Settings, before: 
             test_output=before.output if failing and before is not None else None,
             task=request.instruction,
             overlays=dict(request.overlays),
-        )
+        ),
+        index,
+        estimator,
     )
 
 

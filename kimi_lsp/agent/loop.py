@@ -9,6 +9,7 @@ in one large batch so that it happens rarely.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -128,6 +129,10 @@ def estimate_tokens(messages: Sequence[Message]) -> int:
     return int(chars / CHARS_PER_TOKEN)
 
 
+def _schema_tokens(specs: Sequence[ToolSpec]) -> int:
+    return int(sum(len(json.dumps(spec.to_wire())) for spec in specs) / CHARS_PER_TOKEN)
+
+
 class AgentLoop:
     """``run()`` repeats ``step()`` = query the model, then execute the tool calls it made."""
 
@@ -156,6 +161,8 @@ class AgentLoop:
         self._clock = clock
         self._last_prompt_tokens = 0
         self._messages_at_last_usage = 0
+        self.first_estimate = 0  # the character estimate of the first request, and what the provider counted
+        self.first_prompt_tokens = 0
 
     def _emit(self, phase: str, **kw: object) -> None:
         if self._on_event is not None:
@@ -205,7 +212,7 @@ class AgentLoop:
         if self._last_prompt_tokens:
             added = estimate_tokens(self.history[self._messages_at_last_usage :])
             return self._last_prompt_tokens + added
-        return estimate_tokens(self.history) + estimate_tokens([]) + 50 * len(self.tool_specs)
+        return estimate_tokens(self.history) + _schema_tokens(self.tool_specs)
 
     async def query(self) -> Completion:
         if self.projected_tokens() > self.limits.window - self.limits.output_reserve - self.limits.margin:
@@ -216,9 +223,13 @@ class AgentLoop:
             self._emit("retry", detail=f"{reason} (attempt {attempt + 1}, waiting {delay:.1f} s)")
 
         self.requests += 1
+        if self.requests == 1:
+            self.first_estimate = estimate_tokens(self.history) + _schema_tokens(self.tool_specs)
         self._record("request", {"step": self.steps, "messages": len(self.history)})
         completion = await self.model.complete(self.history, self.tool_specs, on_retry=on_retry)
         self.usage = self.usage + completion.usage
+        if self.requests == 1:
+            self.first_prompt_tokens = completion.usage.prompt_tokens
         if completion.usage.prompt_tokens:
             self._last_prompt_tokens = completion.usage.prompt_tokens + completion.usage.completion_tokens
             self._messages_at_last_usage = len(self.history) + 1

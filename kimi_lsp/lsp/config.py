@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kimi_lsp.agent.detect import detect_test_command
+from kimi_lsp.context import TokenEstimator, WorkspaceIndex
 from kimi_lsp.errors import ConfigError
 from kimi_lsp.settings import LoadedSettings, load_settings
 
@@ -18,6 +19,12 @@ class FolderConfig:
     root: Path
     loaded: LoadedSettings
     detected_test_command: str | None
+    # Kept warm for the server's lifetime: scanned once off the request path, then updated from events.
+    index: WorkspaceIndex = field(init=False)
+    estimator: TokenEstimator = field(default_factory=TokenEstimator)
+
+    def __post_init__(self) -> None:
+        self.index = WorkspaceIndex(self.root)
 
     @property
     def test_command(self) -> str | None:
@@ -42,7 +49,11 @@ class ConfigStore:
             self.errors.append(str(exc))
             loaded = load_settings(None, env=os.environ)
             loaded.warnings.append(str(exc))
+        previous = self.folders.get(root)
         config = FolderConfig(root, loaded, detect_test_command(root))
+        if previous is not None:  # a settings reload keeps the warm index and what the estimator learned
+            config.index = previous.index
+            config.estimator = previous.estimator
         self.folders[root] = config
         return config
 

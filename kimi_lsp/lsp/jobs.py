@@ -148,7 +148,16 @@ class JobManager:
         try:
             model = self.model_factory(job.settings)
             try:
-                job.result = await run_job(job.request, job.settings, model, on_event=on_event, on_log=on_log)
+                folder = self.server.config.for_path(job.root)
+                job.result = await run_job(
+                    job.request,
+                    job.settings,
+                    model,
+                    on_event=on_event,
+                    on_log=on_log,
+                    index=folder.index if folder is not None and folder.index.scanned else None,
+                    estimator=folder.estimator if folder is not None else None,
+                )
             finally:
                 closer = getattr(model, "aclose", None)
                 if closer is not None:

@@ -59,6 +59,7 @@ class KimiServer(LanguageServer):
         self.jobs = JobManager(self, model_factory)
         self.tests = TestWatcher(self)
         self._text_changed = asyncio.Event()
+        self._background: set[asyncio.Task[Any]] = set()
         self.features = actions.ClientFeatures(tags=False, resolve=False)
 
     # --- small helpers the features use -------------------------------------------------------------
@@ -68,6 +69,12 @@ class KimiServer(LanguageServer):
 
     def show(self, kind: types.MessageType, text: str) -> None:
         self.window_show_message(types.ShowMessageParams(type=kind, message=text))
+
+    def background(self, coro: Any) -> None:
+        """Run ``coro`` without blocking the handler; keep a reference so it is not collected mid-way."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def notify_text_changed(self) -> None:
         self._text_changed.set()
@@ -103,6 +110,32 @@ class KimiServer(LanguageServer):
             # A file outside every workspace folder: its own folder becomes the root.
             return self.config.load(path.parent if path.suffix else path)
         raise KimiError("no workspace folder is open")
+
+    def index_event(self, uri: str, kind: str, text: str | None = None) -> None:
+        """Keep the folder's warm index current: overlay unsaved text, re-stat saved or changed files."""
+        path = uri_to_path(uri)
+        config = self.config.for_path(path) if path is not None else None
+        if config is None or path is None:
+            return
+        relpath = path.relative_to(config.root).as_posix()
+        index = config.index
+        if kind == "overlay" and text is not None:
+            index.set_overlay(relpath, text)
+        elif kind == "close":
+            index.clear_overlay(relpath)
+        elif kind == "deleted":
+            index.remove(relpath)
+        elif index.scanned:
+            index.update(relpath)
+
+    async def warm_indexes(self) -> None:
+        """Scan every folder once, in a thread, so the first job does not pay for it."""
+        for config in list(self.config.folders.values()):
+            if not config.index.scanned:
+                try:
+                    await asyncio.to_thread(config.index.scan)
+                except Exception as exc:  # the job will scan (and report) again; the server stays up
+                    self.log(f"indexing {config.root} failed: {exc!r}")
 
     def overlays(self, root: Path) -> dict[str, str]:
         """Open documents under ``root``, keyed by workspace-relative path: the unsaved state wins over disk."""
@@ -202,6 +235,8 @@ def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model
             for warning in config.loaded.warnings:
                 ls.show(types.MessageType.Warning, f"Kimi: {warning}")
         await refresh_configuration(ls)
+        await watch_files(ls)
+        ls.background(ls.warm_indexes())
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: KimiServer, params: types.DidChangeConfigurationParams) -> None:
@@ -226,14 +261,25 @@ def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: KimiServer, params: types.DidOpenTextDocumentParams) -> None:
         ls.notify_text_changed()
+        ls.index_event(params.text_document.uri, "overlay", params.text_document.text)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: KimiServer, params: types.DidChangeTextDocumentParams) -> None:
         ls.notify_text_changed()
+        document = ls.workspace.text_documents.get(params.text_document.uri)
+        if document is not None:
+            ls.index_event(params.text_document.uri, "overlay", document.source)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched(ls: KimiServer, params: types.DidChangeWatchedFilesParams) -> None:
+        for change in params.changes:
+            deleted = change.type == types.FileChangeType.Deleted
+            ls.index_event(change.uri, "deleted" if deleted else "changed")
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: KimiServer, params: types.DidSaveTextDocumentParams) -> None:
         ls.notify_text_changed()
+        ls.index_event(params.text_document.uri, "saved")
         path = uri_to_path(params.text_document.uri)
         config = ls.config.for_path(path) if path else None
         if config is not None and path is not None and path.name in ("pyproject.toml", ".kimi-lsp.toml"):
@@ -244,6 +290,7 @@ def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: KimiServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.notify_text_changed()
+        ls.index_event(params.text_document.uri, "close")
 
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, code_action_options)
     def code_action(ls: KimiServer, params: types.CodeActionParams) -> list[types.CodeAction]:
@@ -327,6 +374,24 @@ def _job_id(arg: dict[str, Any], command: str) -> str:
     if not isinstance(job_id, str) or not job_id:
         raise KimiError(f"{command}: a 'jobId' string is required")
     return job_id
+
+
+async def watch_files(ls: KimiServer) -> None:
+    """Ask the client to report file changes on disk (where it can), so the index need not rescan."""
+    workspace = ls.client_capabilities.workspace
+    watched = workspace.did_change_watched_files if workspace else None
+    if not (watched and watched.dynamic_registration):
+        return
+    options = types.DidChangeWatchedFilesRegistrationOptions(watchers=[types.FileSystemWatcher(glob_pattern="**/*")])
+    registration = types.Registration(
+        id="kimi-watch", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES, register_options=options
+    )
+    try:
+        await asyncio.wait_for(
+            ls.client_register_capability_async(types.RegistrationParams(registrations=[registration])), 5.0
+        )
+    except Exception as exc:
+        ls.log(f"file watching not available: {exc!r}")
 
 
 def reload_all(ls: KimiServer) -> None:

@@ -159,7 +159,14 @@ async def start_editor(
     capabilities: types.ClientCapabilities | None = None,
 ) -> Editor:
     server_env = {k: v for k, v in os.environ.items() if k not in ("KIMI_API_KEY", "MOONSHOT_API_KEY", "KIMI_BASE_URL")}
-    server_env.update({"KIMI_API_KEY": STAND_IN_KEY, "KIMI_LSP_STATE_DIR": str(state), "TMPDIR": str(state / "tmp")})
+    server_env.update(
+        {
+            "KIMI_API_KEY": STAND_IN_KEY,
+            "KIMI_LSP_STATE_DIR": str(state),
+            "TMPDIR": str(state / "tmp"),
+            "KIMI_SHADOW_DIR": str(state / "tmp"),
+        }
+    )
     (state / "tmp").mkdir(parents=True, exist_ok=True)
     server_env.update(env or {})
     config = ClientServerConfig(

@@ -416,3 +416,100 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+async def test_run_tests_on_save_publishes_failures_and_clears_them(tmp_path: Path, project: Path) -> None:
+    with StandIn() as stand_in:
+        editor = await editor_for(tmp_path, project, stand_in, runTestsOnSave=True)
+        try:
+            uri = editor.open("shapes.py")
+            editor.client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri)))
+            test_uri = editor.uri("test_shapes.py")
+
+            def published() -> Any:
+                found = editor.client.diagnostics.get(test_uri) or editor.client.diagnostics.get(uri)
+                return found
+
+            diagnostics = await editor.wait_for(published)
+            assert all(d.source == "kimi-tests" for d in diagnostics)
+            assert any("test_area" in d.message for d in diagnostics)
+            # The failure's own line: the assertion in the test, or the line in shapes.py that raised.
+            lines = {d.range.start.line for d in diagnostics}
+            assert lines & {7, 2}, lines
+            # Kimi's quickfix is offered on those diagnostics like on any other source's.
+            found = await editor.client.text_document_code_action_async(
+                types.CodeActionParams(
+                    text_document=types.TextDocumentIdentifier(test_uri),
+                    range=diagnostics[0].range,
+                    context=types.CodeActionContext(diagnostics=list(diagnostics)),
+                )
+            )
+            titles = [a.title for a in found or [] if isinstance(a, types.CodeAction)]
+            assert any(t.startswith("Kimi: Fix ") and "test_area" in t for t in titles), (titles, diagnostics)
+
+            (project / "shapes.py").write_text(BUGGY.replace(FIXED_LINE_OLD, FIXED_LINE_NEW), encoding="utf-8")
+            editor.client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri)))
+            await editor.wait_for(lambda: not any(editor.client.diagnostics.values()))
+            assert not stand_in.requests  # running tests on save never calls the model
+        finally:
+            await editor.client.shutdown_session()
+
+
+async def test_multi_root_job_runs_in_the_folder_holding_the_file(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    make_project(first)
+    make_project(second)
+    (first / "test_shapes.py").write_text("import unittest\n", encoding="utf-8")  # passes: nothing to fix here
+    with StandIn(fix_turns()) as stand_in:
+        editor = await start_editor(
+            first,
+            tmp_path / "state",
+            options={"baseUrl": stand_in.url, "testCommand": TEST_COMMAND},
+            capabilities=client_capabilities(VSCODE),
+        )
+        try:
+            editor.client.workspace_did_change_workspace_folders(
+                types.DidChangeWorkspaceFoldersParams(
+                    types.WorkspaceFoldersChangeEvent(
+                        added=[types.WorkspaceFolder(second.as_uri(), "second")], removed=[]
+                    )
+                )
+            )
+            editor.root = second
+            uri = editor.open("shapes.py")
+            started = await editor.command("kimi.fixTests", {"uri": uri})
+            end = await editor.wait_end(f"kimi-{started['jobId']}")
+            assert end.message is not None and end.message.startswith("Applied"), end.message
+            assert editor.buffers[uri].text == BUGGY.replace(FIXED_LINE_OLD, FIXED_LINE_NEW)
+            assert "AssertionError" in stand_in.chat_requests[0].body.decode("utf-8")  # second's failing tests
+        finally:
+            await editor.client.shutdown_session()
+
+
+async def test_unsaved_buffer_text_is_what_the_model_sees(tmp_path: Path, project: Path, stand_in: StandIn) -> None:
+    stand_in.push(Turn(reasoning="look", content="nothing to change"))
+    editor = await editor_for(tmp_path, project, stand_in)
+    try:
+        uri = editor.open("shapes.py")
+        editor.type_text(uri, editor.buffers[uri].text + "\nUNSAVED_MARKER = 1\n")
+        started = await editor.command(
+            "kimi.refactor", {"uri": uri, "range": _range(2), "instruction": "tidy the area function"}
+        )
+        await editor.wait_end(f"kimi-{started['jobId']}")
+        prompt = stand_in.chat_requests[0].body.decode("utf-8")
+        assert "UNSAVED_MARKER" in prompt and "tidy the area function" in prompt
+        assert (project / "shapes.py").read_text(encoding="utf-8") == BUGGY
+    finally:
+        await editor.client.shutdown_session()
+
+
+async def test_workspace_file_cannot_redirect_the_endpoint(tmp_path: Path, project: Path, stand_in: StandIn) -> None:
+    (project / ".kimi-lsp.toml").write_text('baseUrl = "http://127.0.0.1:9/v1"\nmaxSteps = 7\n', encoding="utf-8")
+    editor = await start_editor(project, tmp_path / "state", options={"testCommand": TEST_COMMAND})
+    try:
+        warning = await editor.wait_for(
+            lambda: [m for m in editor.client.messages if "baseUrl" in m.message and ".kimi-lsp.toml" in m.message]
+        )
+        assert warning[0].type == types.MessageType.Warning
+    finally:
+        await editor.client.shutdown_session()
