@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
@@ -41,7 +42,18 @@ def _default_model(settings: Settings) -> ChatModel:
 
 
 class KimiProtocol(LanguageServerProtocol):
-    """Maps ``$/cancelRequest`` for a job-starting request onto that job (the request itself returned at once)."""
+    """Maps ``$/cancelRequest`` for a job-starting request onto that job (the request itself returned at once),
+    and answers requests whose params cannot be read with an error instead of leaving the client waiting."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if "id" in data and "method" in data:
+                error = exc.to_response_error()
+                error.message = f"invalid params for {data.get('method')}: {error.message or 'could not be read'}"
+                self._send_response(data["id"], error=error)
+            raise
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         server = self._server

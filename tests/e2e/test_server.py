@@ -513,3 +513,24 @@ async def test_workspace_file_cannot_redirect_the_endpoint(tmp_path: Path, proje
         assert warning[0].type == types.MessageType.Warning
     finally:
         await editor.client.shutdown_session()
+
+
+async def test_cancel_request_for_the_starting_command_stops_its_job(
+    tmp_path: Path, project: Path, stand_in: StandIn
+) -> None:
+    stand_in.push(Turn(reasoning="thinking " * 400, content="never", fault=Fault.slow_stream(0.2)))
+    editor = await editor_for(tmp_path, project, stand_in)
+    try:
+        uri = editor.open("shapes.py")
+        started = await editor.client.protocol.send_request_async(
+            types.WORKSPACE_EXECUTE_COMMAND,
+            types.ExecuteCommandParams(command="kimi.fixTests", arguments=[{"uri": uri}]),
+            msg_id="start-job-1",
+        )
+        await editor.wait_for(lambda: stand_in.chat_requests)
+        editor.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="start-job-1"))
+        end = await editor.wait_end(f"kimi-{started['jobId']}", timeout=5)
+        assert end.message == "Cancelled"
+        assert not editor.applied_edits
+    finally:
+        await editor.client.shutdown_session()

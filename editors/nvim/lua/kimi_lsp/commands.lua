@@ -1,0 +1,237 @@
+--- The user commands: each turns editor state (cursor, diagnostics, range) into one
+--- `workspace/executeCommand` request to kimi-lsp. The server does the rest and reports through
+--- `$/progress`; results arrive as `workspace/applyEdit`.
+local M = {}
+
+local client_name = "kimi_lsp"
+
+local function notify(message, level)
+  vim.notify("Kimi: " .. message, level or vim.log.levels.INFO)
+end
+
+--- The kimi-lsp client attached to `bufnr`, or nil (with a message saying why).
+--- @param bufnr integer
+--- @return vim.lsp.Client?
+function M.client_for(bufnr)
+  local client = vim.lsp.get_clients({ bufnr = bufnr, name = client_name })[1]
+  if not client then
+    notify(
+      "kimi-lsp is not attached to this buffer (is it inside a project root? see :checkhealth kimi_lsp)",
+      vim.log.levels.ERROR
+    )
+  end
+  return client
+end
+
+--- Send `workspace/executeCommand` and report the answer.
+--- @param client vim.lsp.Client
+--- @param bufnr integer
+--- @param command string
+--- @param argument table
+--- @param on_result? fun(result: any)
+function M.execute(client, bufnr, command, argument, on_result)
+  local params = { command = command, arguments = { argument } }
+  client:request("workspace/executeCommand", params, function(err, result)
+    if err then
+      notify(command .. " failed: " .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
+      return
+    end
+    if on_result then
+      on_result(result)
+    end
+  end, bufnr)
+end
+
+--- Byte column `col` of line `lnum` counted in the client's position encoding.
+local function lsp_character(bufnr, lnum, col, encoding)
+  local line = vim.api.nvim_buf_get_lines(bufnr, lnum, lnum + 1, false)[1]
+  if not line then
+    return 0
+  end
+  col = math.max(0, math.min(col, #line))
+  if encoding == "utf-8" then
+    return col
+  end
+  return vim.str_utfindex(line, encoding, col, false)
+end
+
+local function line_end(bufnr, lnum, encoding)
+  return lsp_character(bufnr, lnum, math.huge, encoding)
+end
+
+--- A `vim.Diagnostic` (any namespace) as LSP `Diagnostic` JSON: 0-based lines, columns in `encoding`.
+--- @param bufnr integer
+--- @param d vim.Diagnostic
+--- @param encoding string
+--- @return table
+function M.to_lsp_diagnostic(bufnr, d, encoding)
+  local end_lnum = d.end_lnum or d.lnum
+  local end_col = d.end_col or d.col
+  local out = {
+    range = {
+      start = { line = d.lnum, character = lsp_character(bufnr, d.lnum, d.col or 0, encoding) },
+      ["end"] = { line = end_lnum, character = lsp_character(bufnr, end_lnum, end_col or 0, encoding) },
+    },
+    message = d.message,
+    severity = d.severity,
+  }
+  out.source = d.source
+  if type(d.code) == "string" or type(d.code) == "number" then
+    out.code = d.code
+  end
+  return out
+end
+
+local function uri(bufnr)
+  return vim.uri_from_bufnr(bufnr)
+end
+
+local function started(result)
+  if type(result) ~= "table" or result.jobId == vim.NIL or result.jobId == nil then
+    local reason = type(result) == "table" and result.reason or nil
+    notify("nothing started" .. (reason and (": " .. tostring(reason)) or ""), vim.log.levels.WARN)
+    return
+  end
+  notify(("%s (job %s)"):format(result.title or "job started", result.jobId))
+end
+
+--- `:KimiFix`: the diagnostics on the cursor line, from every namespace, go to `kimi.fix`.
+function M.fix()
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = M.client_for(bufnr)
+  if not client then
+    return
+  end
+  local lnum = vim.api.nvim_win_get_cursor(0)[1] - 1
+  local found = vim.diagnostic.get(bufnr, { lnum = lnum })
+  if #found == 0 then
+    notify("no diagnostics on this line; :KimiFixTests fixes failing tests", vim.log.levels.WARN)
+    return
+  end
+  local encoding = client.offset_encoding or "utf-16"
+  local diagnostics, first, last = {}, math.huge, -1
+  for _, d in ipairs(found) do
+    table.insert(diagnostics, M.to_lsp_diagnostic(bufnr, d, encoding))
+    first = math.min(first, d.lnum)
+    last = math.max(last, d.end_lnum or d.lnum)
+  end
+  local range = {
+    start = { line = first, character = 0 },
+    ["end"] = { line = last, character = line_end(bufnr, last, encoding) },
+  }
+  M.execute(client, bufnr, "kimi.fix", { uri = uri(bufnr), range = range, diagnostics = diagnostics }, started)
+end
+
+--- `:KimiFixTests`: fix the failing tests of this buffer's workspace.
+function M.fix_tests()
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = M.client_for(bufnr)
+  if client then
+    M.execute(client, bufnr, "kimi.fixTests", { uri = uri(bufnr) }, started)
+  end
+end
+
+--- `:[range]KimiRefactor {instruction}`: refactor whole lines `line1`..`line2` (1-based, inclusive);
+--- without an instruction, ask for one with `vim.ui.input`.
+--- @param line1 integer
+--- @param line2 integer
+--- @param instruction string
+function M.refactor(line1, line2, instruction)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = M.client_for(bufnr)
+  if not client then
+    return
+  end
+  local encoding = client.offset_encoding or "utf-16"
+  local range = {
+    start = { line = line1 - 1, character = 0 },
+    ["end"] = { line = line2 - 1, character = line_end(bufnr, line2 - 1, encoding) },
+  }
+  local function send(text)
+    if not text or vim.trim(text) == "" then
+      notify("refactor cancelled: no instruction", vim.log.levels.WARN)
+      return
+    end
+    M.execute(
+      client,
+      bufnr,
+      "kimi.refactor",
+      { uri = uri(bufnr), range = range, instruction = vim.trim(text) },
+      started
+    )
+  end
+  if vim.trim(instruction or "") ~= "" then
+    send(instruction)
+  else
+    vim.ui.input({ prompt = "Kimi: refactor instruction: " }, send)
+  end
+end
+
+--- The kimi-lsp client of the current buffer, else any running one (cancel and status are global).
+local function any_client()
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = vim.lsp.get_clients({ bufnr = bufnr, name = client_name })[1]
+    or vim.lsp.get_clients({ name = client_name })[1]
+  if not client then
+    notify("kimi-lsp is not running", vim.log.levels.ERROR)
+  end
+  return client, bufnr
+end
+
+--- `:KimiCancel [jobId]`: cancel one job, or every running job.
+--- @param job_id? string
+function M.cancel(job_id)
+  local client, bufnr = any_client()
+  if not client then
+    return
+  end
+  local argument = (job_id and job_id ~= "") and { jobId = job_id } or vim.empty_dict()
+  M.execute(client, bufnr, "kimi.cancel", argument, function(result)
+    local ids = type(result) == "table" and result.cancelled or {}
+    if type(ids) ~= "table" or #ids == 0 then
+      notify("no running job to cancel")
+    else
+      notify("cancelling " .. table.concat(ids, ", "))
+    end
+  end)
+end
+
+--- The lines `:KimiStatus` shows for a `kimi.status` answer.
+--- @param status table
+--- @return string[]
+function M.status_lines(status)
+  local lines = {}
+  local jobs = type(status.jobs) == "table" and status.jobs or {}
+  if #jobs == 0 then
+    table.insert(lines, "no jobs")
+  end
+  for _, job in ipairs(jobs) do
+    local line = ("%s  %-9s %s: %s"):format(job.jobId, job.state, job.title, job.progress)
+    if job.status and job.status ~= vim.NIL then
+      line = line .. (" [%s]"):format(job.status)
+    end
+    table.insert(lines, line)
+  end
+  local proposals = type(status.proposals) == "table" and status.proposals or {}
+  if #proposals > 0 then
+    table.insert(lines, "waiting for review: " .. table.concat(proposals, ", ") .. " (code action Kimi: Apply)")
+  end
+  for root, test_command in pairs(type(status.folders) == "table" and status.folders or {}) do
+    local shown = (test_command == vim.NIL or test_command == nil) and "none (set testCommand)" or test_command
+    table.insert(lines, ("folder %s: test command %s"):format(root, shown))
+  end
+  return lines
+end
+
+--- `:KimiStatus`: the server's jobs, pending proposals and folders.
+function M.status()
+  local client, bufnr = any_client()
+  if not client then
+    return
+  end
+  M.execute(client, bufnr, "kimi.status", vim.empty_dict(), function(result)
+    notify("status\n" .. table.concat(M.status_lines(result or {}), "\n"))
+  end)
+end
+
+return M

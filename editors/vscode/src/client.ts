@@ -1,0 +1,82 @@
+import {
+  DynamicFeature,
+  ExecuteCommandRequest,
+  LanguageClient,
+  ResponseError,
+  type LanguageClientOptions,
+  type ProgressToken,
+  type StaticFeature,
+  type WorkDoneProgressBegin,
+  type WorkDoneProgressEnd,
+  type WorkDoneProgressReport,
+} from "vscode-languageclient/node";
+import type * as vscode from "vscode";
+import { SECTION, type ServerSettings } from "./settings";
+
+/** Everything the language client needs to know about this editor session. */
+export interface ClientSetup {
+  /** The `kimi-lsp` executable, started with no arguments (the server on stdio). */
+  readonly serverPath: string;
+  /** The server process environment (it carries the API key; never log it). */
+  readonly env: NodeJS.ProcessEnv;
+  /** The `initializationOptions`. */
+  readonly settings: ServerSettings;
+  /** The `kimi` section for a `workspace/configuration` item with this scope. */
+  readonly settingsFor: (scopeUri: string | undefined) => ServerSettings;
+  readonly outputChannel: vscode.OutputChannel;
+  /** Sees every work-done `$/progress` value the server sends. */
+  readonly onProgress: (
+    token: ProgressToken,
+    value: WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd,
+  ) => void;
+}
+
+/**
+ * A language client that does not turn the server's `executeCommandProvider` commands into VS Code
+ * commands: the extension contributes `kimi.fix` and friends itself (they need editor state when
+ * run from the palette) and sends `workspace/executeCommand` on its own; the stock feature would
+ * fail registering the same names a second time.
+ */
+class KimiLanguageClient extends LanguageClient {
+  override registerFeature(feature: StaticFeature | DynamicFeature<unknown>): void {
+    if (DynamicFeature.is(feature) && feature.registrationType.method === ExecuteCommandRequest.method) {
+      return;
+    }
+    super.registerFeature(feature);
+  }
+}
+
+/** A language client for `kimi-lsp` over stdio, not yet started. */
+export function createClient(setup: ClientSetup): LanguageClient {
+  const options: LanguageClientOptions = {
+    documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
+    outputChannel: setup.outputChannel,
+    initializationOptions: setup.settings,
+    synchronize: { configurationSection: SECTION },
+    middleware: {
+      handleWorkDoneProgress: (token, value, next) => {
+        setup.onProgress(token, value);
+        next(token, value);
+      },
+      workspace: {
+        // The `kimi` section is answered like initializationOptions (only what the user set), so
+        // the server's defaults stay in one place and client-only keys stay on the client.
+        configuration: async (params, token, next) => {
+          const answer = await next(params, token);
+          if (answer instanceof ResponseError) {
+            return answer;
+          }
+          return params.items.map((item, i) =>
+            item.section === SECTION ? setup.settingsFor(item.scopeUri) : answer[i],
+          );
+        },
+      },
+    },
+  };
+  return new KimiLanguageClient(
+    "kimi",
+    "Kimi",
+    { command: setup.serverPath, args: [], options: { env: setup.env } },
+    options,
+  );
+}
