@@ -247,7 +247,7 @@ class JobManager:
             _read_disk,
             self._caps(),
             label=stored.label,
-            needs_confirmation=not stored.verified,
+            needs_confirmation=True,  # a model-made change: confirm it where the editor can (VS Code preview)
         )
         stored.edit = rebased.edit
         message = f"Kimi: {stored.job.title}: {note}. {stored.result.summary}".strip()
@@ -288,7 +288,7 @@ class JobManager:
             _read_disk,
             self._caps(),
             label=stored.label,
-            needs_confirmation=not stored.verified,
+            needs_confirmation=True,  # a model-made change: confirm it where the editor can (VS Code preview)
         )
         if rebased.conflicts:
             return False, "you edited the same lines meanwhile in " + ", ".join(rebased.conflicts)

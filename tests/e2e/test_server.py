@@ -323,6 +323,10 @@ async def test_crlf_and_astral_characters_get_exact_edits(tmp_path: Path, stand_
             e for dc in edit.document_changes or [] if isinstance(dc, types.TextDocumentEdit) for e in dc.edits
         ]
         assert len(text_edits) == 1 and text_edits[0].range.start.line == 2  # minimal, not whole-file
+        # VS Code supports change annotations: the edit asks for confirmation (its refactor preview).
+        annotations = edit.change_annotations or {}
+        assert annotations and all(a.needs_confirmation for a in annotations.values())
+        assert isinstance(text_edits[0], types.AnnotatedTextEdit)
     finally:
         await editor.client.shutdown_session()
 
