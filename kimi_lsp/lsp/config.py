@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ class ConfigStore:
     client_settings: Mapping[str, Any] = field(default_factory=dict)
     folders: dict[Path, FolderConfig] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    _by_uri: dict[str, FolderConfig | None] = field(default_factory=dict)
 
     def load(self, root: Path) -> FolderConfig:
         """(Re)load one folder; called off the code-action path (initialize, configuration changes, saves)."""
@@ -55,7 +56,24 @@ class ConfigStore:
             config.index = previous.index
             config.estimator = previous.estimator
         self.folders[root] = config
+        self._by_uri.clear()
         return config
+
+    def remove(self, root: Path) -> None:
+        self.folders.pop(root, None)
+        self._by_uri.clear()
+
+    def for_uri(self, uri: str, to_path: Callable[[str], Path | None]) -> FolderConfig | None:
+        """``for_path`` memoized per URI: the code-action path asks this for every request."""
+        try:
+            return self._by_uri[uri]
+        except KeyError:
+            path = to_path(uri)
+            config = self.for_path(path) if path is not None else None
+            if len(self._by_uri) > 10_000:
+                self._by_uri.clear()
+            self._by_uri[uri] = config
+            return config
 
     def for_path(self, path: Path) -> FolderConfig | None:
         """The folder holding ``path`` (the deepest one in a multi-root workspace)."""

@@ -264,7 +264,7 @@ def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model
         for removed in params.event.removed:
             path = uri_to_path(removed.uri)
             if path is not None:
-                ls.config.folders.pop(path, None)
+                ls.config.remove(path)
         for added in params.event.added:
             path = uri_to_path(added.uri)
             if path is not None:
@@ -306,8 +306,7 @@ def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model
 
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, code_action_options)
     def code_action(ls: KimiServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-        path = uri_to_path(params.text_document.uri)
-        config = ls.config.for_path(path) if path else None
+        config = ls.config.for_uri(params.text_document.uri, uri_to_path)
         return actions.code_actions(
             params,
             test_command_known=bool(config and config.test_command),

@@ -15,6 +15,7 @@ import json
 import random
 import re
 import ssl
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -45,20 +46,45 @@ _KEYLIKE = re.compile(r"\b(sk-|Bearer\s+)[A-Za-z0-9*_\-]{3,}")
 ReasonCallback = Callable[[str], None]
 
 
+_FRAGMENTS: weakref.WeakKeyDictionary[Message, str] = weakref.WeakKeyDictionary()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _message_json(message: Message) -> str:
+    # A job's history is append-only, so each message is encoded once instead of on every request.
+    try:
+        return _FRAGMENTS[message]
+    except KeyError:
+        encoded = _FRAGMENTS[message] = _dumps(message.to_wire())
+        return encoded
+
+
 def request_body(settings: Settings, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> bytes:
     """The exact bytes of a chat request. Same inputs give identical bytes, and a longer history gives
     bytes that extend the shorter one's messages unchanged, which is what prefix caching needs."""
-    body: dict[str, Any] = {"model": settings.model, "messages": [m.to_wire() for m in messages]}
+    rest: dict[str, Any] = {}
     if tools:
-        body["tools"] = [tool.to_wire() for tool in tools]
-    body.update(
+        rest["tools"] = [tool.to_wire() for tool in tools]
+    rest.update(
         temperature=settings.temperature,
         top_p=settings.top_p,
         max_tokens=settings.max_tokens,
         stream=True,
         stream_options={"include_usage": True},
     )
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # Byte for byte what json.dumps gives for {"model", "messages", **rest}, built from cached fragments.
+    text = (
+        '{"model":'
+        + _dumps(settings.model)
+        + ',"messages":['
+        + ",".join(_message_json(m) for m in messages)
+        + "],"
+        + _dumps(rest)[1:]
+    )
+    return text.encode("utf-8")
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -74,3 +74,30 @@ async def test_the_cache_estimate_grows_with_a_stable_prefix(stand_in: StandIn, 
 
     assert first.usage.cached_tokens == 0
     assert second.usage.cached_tokens > 0.6 * first.usage.prompt_tokens
+
+
+def test_cached_fragments_give_exactly_the_plain_json_encoding() -> None:
+    """The body is assembled from per-message fragments; it must equal one json.dumps of the whole request."""
+    settings = Settings()
+    call = ToolCall("functions.ReadFile:0", "ReadFile", '{"path": "ü.py"}')
+    history = [
+        Message.system("system ✓"),
+        Message.user('quote " and newline\n'),
+        Message("assistant", None, "thinking…", (call,)),
+        Message.tool_result(call, "1\tprint('𝒳')"),
+    ]
+    tools = [ToolSpec("ReadFile", "read", {"type": "object", "properties": {"path": {"type": "string"}}})]
+    for messages, offered in ((history, tools), (history, []), ([], tools)):
+        plain: dict = {"model": settings.model, "messages": [m.to_wire() for m in messages]}
+        if offered:
+            plain["tools"] = [t.to_wire() for t in offered]
+        plain.update(
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            max_tokens=settings.max_tokens,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        expected = json.dumps(plain, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        assert request_body(settings, messages, offered) == expected
+        assert request_body(settings, messages, offered) == expected  # and again, from the cache
