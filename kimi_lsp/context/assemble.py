@@ -9,7 +9,6 @@ estimate is exact and never over the limit.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kimi_lsp.context import prompt as render
@@ -23,7 +22,7 @@ from kimi_lsp.context.budget import (
 )
 from kimi_lsp.context.failures import parse_test_output
 from kimi_lsp.context.files import WorkspaceIndex
-from kimi_lsp.context.git import GitSignals, signals
+from kimi_lsp.context.git import GitSignals, start_signals
 from kimi_lsp.context.rank import REASON_TARGET, Ranked, rank_files
 from kimi_lsp.context.request import ContextFile, ContextRequest, ContextResult, Diagnostic
 from kimi_lsp.context.secrets import is_secret_path
@@ -86,12 +85,7 @@ def build_context(
         if relpath is not None and index.text(relpath) != text:
             index.set_overlay(relpath, text)
     wanted = _relative(root, request.target) if request.target else None
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # git runs while the workspace is scanned and read: its subprocesses wait, this thread works.
-        git_future = pool.submit(_git_signals, root, index, wanted)
-        if not index.scanned:
-            index.scan()
-        git = git_future.result()
+    git = _git_signals(root, index, wanted)
     warnings.extend(index.warnings)
 
     target = _check_target(root, index, request.target) if request.target else None
@@ -111,6 +105,7 @@ def build_context(
         diagnostics=[(item.path, item.line) for item in diagnostics],
         report=report,
         changed=git.changed,
+        mentions=(git.mention, git.mentions) if git.mention and git.mentions is not None else None,
     )
 
     assembler = _Assembler(index, Budget(limit, estimator), warnings)
@@ -227,7 +222,7 @@ class _Assembler:
         Files nearest the focus (same folder first) get listed and outlined first; the map itself is
         printed in path order.
         """
-        candidates = [path for path in self._map_candidates() if not self.index.is_binary(path)]
+        candidates = [path for path in self._map_candidates() if not self.index.looks_binary(path)]
         if not candidates:
             return
         focus_parts = focus.split("/")[:-1] if focus else []
@@ -311,15 +306,37 @@ class _Assembler:
 
 
 def _git_signals(root: Path, index: WorkspaceIndex, target: str | None) -> GitSignals:
-    """Git signals, remembered on the index until a file or the repository's state changes."""
+    """Scan the index if it never was, and get the git signals, remembered on the index until a file
+    or the repository's state changes.
+
+    The git commands run in the background while the workspace is scanned. On a cold index they
+    also ``git grep`` for the target's module name, so finding its importers reads only the files
+    that name it (a warm index has every file's text already).
+    """
     stamp = _git_stamp(root)
-    key = (index.generation, stamp, target)
     cached = index.memo.get("git")
-    if stamp is not None and cached is not None and cached[0] == key:
+    if index.scanned and stamp is not None and cached is not None and cached[0] == (index.generation, stamp, target):
         return cached[1]  # type: ignore[no-any-return]
-    result = signals(root, [target] if target else [])
-    index.memo["git"] = (key, result)
+    mention = None if index.scanned or target is None else _module_word(target)
+    pending = start_signals(root, [target] if target else [], list_untracked=False, mention=mention)
+    try:
+        if not index.scanned:
+            index.scan()
+    except BaseException:
+        pending.close()
+        raise
+    result = pending.result(untracked=index.untracked() if index.is_git else ())
+    index.memo["git"] = ((index.generation, stamp, target), result)
     return result
+
+
+def _module_word(target: str) -> str | None:
+    """The last part of the target's dotted module name (what every import of it spells out)."""
+    if not target.endswith(".py"):
+        return None
+    folder, _, name = target[:-3].rpartition("/")
+    word = folder.rpartition("/")[2] if name == "__init__" else name
+    return word if word.isidentifier() else None
 
 
 def _git_stamp(root: Path) -> tuple[int, ...] | None:
@@ -388,6 +405,8 @@ def _check_target(root: Path, index: WorkspaceIndex, target: str) -> str:
             )
         raise ConfigError(f"no such file in the workspace: {relpath}")
     if index.text(relpath) is None:
+        if not (root / relpath).exists():
+            raise ConfigError(f"no such file in the workspace: {relpath} (it was deleted)")
         raise ConfigError(f"{relpath} is binary or larger than {index.max_file_bytes} bytes; it cannot be shown")
     return relpath
 

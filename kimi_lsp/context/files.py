@@ -9,14 +9,15 @@ are cached by (mtime, size), so a server that keeps one index pays for a file on
 from __future__ import annotations
 
 import os
-import stat
 import subprocess
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISLNK, S_ISREG
 from typing import Any, TypeVar
 
+from kimi_lsp.context.git import inside_git
 from kimi_lsp.context.ignore import IgnoreRules
 from kimi_lsp.context.outline import outline_of
 from kimi_lsp.context.secrets import is_secret_path, is_skipped_dir
@@ -30,7 +31,22 @@ _SNIFF_BYTES = 8192
 T = TypeVar("T")
 
 
-@dataclass
+# Suffixes whose files are text or binary by what they are; other files are sniffed for a NUL byte.
+# Used only to leave binaries out of the repository map without reading thousands of files: what goes
+# into the prompt as text is always checked on its bytes.
+_TEXT_SUFFIXES = frozenset(
+    "py pyi pyx pxd py-tpl txt md rst html htm js mjs cjs jsx ts tsx css scss less json toml yaml yml "
+    "cfg ini xml svg po pot csv tsv sql sh bash zsh go rs java kt kts scala cs swift c h cc cpp hpp rb "
+    "php lua pl r jl vue kml".split()
+)
+_BINARY_SUFFIXES = frozenset(
+    "mo png jpg jpeg gif bmp ico webp tif tiff psd woff woff2 ttf otf eot pdf zip gz tgz bz2 xz zst 7z "
+    "rar jar war whl egg pyc pyo so dylib dll exe o a lib class wasm db sqlite sqlite3 mp3 mp4 wav ogg "
+    "flac avi mov mkv webm bin dat pkl pickle npy npz".split()
+)
+
+
+@dataclass(slots=True)
 class _Entry:
     mtime_ns: int
     size: int
@@ -40,7 +56,7 @@ class _Entry:
     lossy: bool = False
     sniffed: bool | None = None  # binary by its first 8 KB, known without loading the whole file
     outline: tuple[str, ...] | None = None
-    derived: dict[str, Any] = field(default_factory=dict)
+    derived: dict[str, Any] | None = None  # made on first use: most files never need one
 
 
 class WorkspaceIndex:
@@ -60,6 +76,7 @@ class WorkspaceIndex:
         overlays: Mapping[str, str] | None = None,
     ) -> None:
         self.root = Path(root).resolve()
+        self._prefix = str(self.root).rstrip(os.sep) + os.sep  # root + "/" + relpath is the full path
         self.max_files = max_files
         self.max_file_bytes = max_file_bytes
         self.max_scan_seconds = max_scan_seconds
@@ -68,6 +85,7 @@ class WorkspaceIndex:
         self.is_git = False
         self.scanned = False
         self._entries: dict[str, _Entry] = {}
+        self._tracked: frozenset[str] = frozenset()  # what git tracks (empty outside a repository)
         self._overlays: dict[str, str] = {}
         self._overlay_outlines: dict[str, tuple[str, ...]] = {}
         self._overlay_derived: dict[str, dict[str, Any]] = {}
@@ -86,29 +104,32 @@ class WorkspaceIndex:
         deadline = time.monotonic() + self.max_scan_seconds
         self.truncated = False
         self.warnings = []
-        candidates = self._git_files()
+        candidates: Iterable[str] | None = self._git_files(deadline)
         self.is_git = candidates is not None
         if candidates is None:
             candidates = self._walk(deadline)
         old = self._entries
         entries: dict[str, _Entry] = {}
+        allowed, stat_of, max_files = self._allowed, self._stat, self.max_files
         for count, relpath in enumerate(candidates):
-            if len(entries) >= self.max_files:
-                self._stop(f"workspace has more than {self.max_files} files; only the first were indexed")
+            if len(entries) >= max_files:
+                self._stop(f"workspace has more than {max_files} files; only the first were indexed")
                 break
-            if count % 256 == 0 and time.monotonic() > deadline:
+            if count & 255 == 0 and time.monotonic() > deadline:
                 self._stop(f"workspace scan stopped after {self.max_scan_seconds:.0f}s; listing is partial")
                 break
-            if not self._allowed(relpath):
+            if not allowed(relpath):
                 continue
-            info = self._stat(relpath)
+            info = stat_of(relpath)
             if info is None:
                 continue
             previous = old.get(relpath)
-            if previous is not None and (previous.mtime_ns, previous.size) == info:
+            if previous is not None and previous.mtime_ns == info[0] and previous.size == info[1]:
                 entries[relpath] = previous
             else:
-                entries[relpath] = _Entry(mtime_ns=info[0], size=info[1])
+                entries[relpath] = _Entry(info[0], info[1])
+        if isinstance(candidates, Generator):
+            candidates.close()
         self._entries = entries
         self._sorted = None
         self.scanned = True
@@ -218,11 +239,41 @@ class WorkspaceIndex:
             return False
         if not entry.loaded and entry.sniffed is None:
             try:
-                with open(os.path.join(self.root, relpath), "rb") as handle:
+                with open(self._prefix + relpath, "rb") as handle:
                     entry.sniffed = b"\0" in handle.read(_SNIFF_BYTES)
             except OSError:
                 entry.sniffed = True  # unreadable: as good as binary for a prompt
         return entry.binary if entry.loaded else bool(entry.sniffed)
+
+    def looks_binary(self, relpath: str) -> bool:
+        """``is_binary`` for listings: decided by the name alone when it says clearly (``.png``,
+        ``.mo``; ``.py``, ``.txt``), so a listing of thousands of files reads none of them.
+
+        Files already read answer from their bytes; anything shown as text is always checked on them.
+        """
+        entry = self._entries.get(relpath)
+        if entry is None or relpath in self._overlays:
+            return False
+        if entry.loaded:
+            return entry.binary
+        name = relpath.rpartition("/")[2]
+        dot = name.rfind(".")
+        if dot > 0:
+            suffix = name[dot + 1 :].lower()
+            if suffix in _TEXT_SUFFIXES:
+                return False
+            if suffix in _BINARY_SUFFIXES:
+                return True
+        return self.is_binary(relpath)
+
+    def untracked(self) -> list[str]:
+        """Indexed files that git does not track (all of them outside a repository), sorted."""
+        return sorted(path for path in self._entries if path not in self._tracked)
+
+    def tracked_on_disk(self, relpath: str) -> bool:
+        """True when git tracks ``relpath`` and no editor overlay replaces its text (so what git
+        reads of the working tree is what this index shows)."""
+        return relpath in self._tracked and relpath not in self._overlays
 
     def outline(self, relpath: str, *, fast: bool = False) -> tuple[str, ...]:
         """Compact outline (classes, functions, signatures) of a file, cached with its text.
@@ -253,6 +304,8 @@ class WorkspaceIndex:
             entry = self._entries.get(relpath)
             if entry is None:
                 return None
+            if entry.derived is None:
+                entry.derived = {}
             cache = entry.derived
         if key in cache:
             return cache[key]  # type: ignore[no-any-return]
@@ -310,10 +363,10 @@ class WorkspaceIndex:
 
     def _stat(self, relpath: str) -> tuple[int, int] | None:
         """(mtime_ns, size) of a regular file inside the workspace, or None to leave it out."""
-        full = os.path.join(self.root, relpath)
+        full = self._prefix + relpath
         try:
             info = os.lstat(full)
-            if stat.S_ISLNK(info.st_mode):
+            if S_ISLNK(info.st_mode):
                 # A link is followed only when it stays inside the workspace (and is not a loop).
                 target = os.path.realpath(full)
                 if not target.startswith(str(self.root) + os.sep):
@@ -321,7 +374,7 @@ class WorkspaceIndex:
                 info = os.stat(full)
         except (OSError, ValueError):
             return None
-        if not stat.S_ISREG(info.st_mode):
+        if not S_ISREG(info.st_mode):
             return None
         return info.st_mtime_ns, info.st_size
 
@@ -331,7 +384,7 @@ class WorkspaceIndex:
         if entry.size > self.max_file_bytes:
             return
         try:
-            with open(os.path.join(self.root, relpath), "rb") as handle:
+            with open(self._prefix + relpath, "rb") as handle:
                 data = handle.read(self.max_file_bytes + 1)
         except OSError:
             return
@@ -348,34 +401,68 @@ class WorkspaceIndex:
         if entry.text.startswith("\ufeff"):
             entry.text = entry.text[1:]
 
-    def _git_files(self) -> list[str] | None:
-        """Tracked and untracked-not-ignored files from git, or None when this is not a repository."""
-        if not (self.root / ".git").exists() and not _inside_git(self.root):
+    def _git_files(self, deadline: float) -> Iterator[str] | None:
+        """Tracked, then untracked-not-ignored files from git; None when this is not a repository.
+
+        Two ``git ls-files`` run at once: the tracked list comes from git's index at once, and is
+        checked here while the other one walks the folders for untracked files.
+        """
+        self._tracked = frozenset()
+        if not inside_git(self.root):
+            return None
+        base = ["git", "-c", "core.quotepath=off", "ls-files", "-z"]
+        try:
+            tracked = self._start([*base, "--cached"])
+        except OSError:
             return None
         try:
-            completed = subprocess.run(
-                [
-                    "git",
-                    "-c",
-                    "core.quotepath=off",
-                    "ls-files",
-                    "-z",
-                    "--cached",
-                    "--others",
-                    "--exclude-standard",
-                ],
-                cwd=self.root,
-                capture_output=True,
-                timeout=self.max_scan_seconds,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
+            others: subprocess.Popen[bytes] | None = self._start([*base, "--others", "--exclude-standard"])
+        except OSError:
+            others = None
+        tracked_out = self._finish(tracked, deadline)
+        if tracked_out is None:
+            if others is not None:
+                self._finish(others, time.monotonic())  # stopped: the walk replaces both
             return None
-        if completed.returncode != 0:
+        names = _split_z(tracked_out)
+        self._tracked = frozenset(names)
+        return self._then_untracked(names, others, deadline)
+
+    def _then_untracked(
+        self, tracked: list[str], others: subprocess.Popen[bytes] | None, deadline: float
+    ) -> Iterator[str]:
+        try:
+            # --cached lists a file once per merge stage during a conflict; keep one of each.
+            yield from dict.fromkeys(tracked)
+            out = self._finish(others, deadline) if others is not None else None
+            if out is None:
+                self.warnings.append("git did not list the untracked files; only tracked files are indexed")
+                return
+            yield from (name for name in _split_z(out) if name not in self._tracked)
+        finally:  # the scan stopped early (too many files, out of time): stop the walk too
+            if others is not None and others.poll() is None:
+                others.kill()
+                others.communicate()
+
+    def _start(self, command: list[str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            command,
+            cwd=self.root,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def _finish(self, process: subprocess.Popen[bytes], deadline: float) -> bytes | None:
+        """The output of a successful ``process``; None when it failed or ran past ``deadline``."""
+        try:
+            out, _ = process.communicate(timeout=max(0.01, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
             return None
-        names = completed.stdout.decode("utf-8", errors="surrogateescape").split("\0")
-        # --cached lists a file once per merge stage during a conflict; keep one of each.
-        return list(dict.fromkeys(name for name in names if name))
+        return out if process.returncode == 0 else None
 
     def _walk(self, deadline: float) -> list[str]:
         """A ``.gitignore``-aware walk that never follows folder links (so link loops cannot trap it)."""
@@ -419,5 +506,5 @@ class WorkspaceIndex:
         return found
 
 
-def _inside_git(root: Path) -> bool:
-    return any((parent / ".git").exists() for parent in root.parents)
+def _split_z(out: bytes) -> list[str]:
+    return [name for name in out.decode("utf-8", errors="surrogateescape").split("\0") if name]

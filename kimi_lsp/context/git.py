@@ -2,19 +2,42 @@
 
 Everything returns empty (never raises) outside a repository, in a repository without commits, or
 when git itself is missing: these are hints, not requirements.
+
+The git commands are started together as background processes (``start_signals``) so they run on
+another core while Python scans the workspace; ``PendingSignals.result`` collects them. Plain
+``git`` subprocesses, not GitPython: importing GitPython alone costs more than all of them together.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kimi_lsp.context.secrets import is_secret_path
 
-__all__ = ["Commit", "GitSignals", "changed_paths", "recent_commits", "signals", "working_diff"]
+__all__ = [
+    "Commit",
+    "GitSignals",
+    "PendingSignals",
+    "changed_paths",
+    "inside_git",
+    "recent_commits",
+    "signals",
+    "start_signals",
+    "working_diff",
+]
 
 _DIFF_CAP = 2_000_000  # characters; a larger diff is cut, the budget trims it further anyway
+_TIMEOUT = 20.0  # seconds for all the commands of one request together
+_SEPARATOR = "\x1f"
+# No optional locks: these commands run beside the user's own git and must never block it.
+_DIFF_HEADER = re.compile(r'diff --git "?a/(.*?)"? "?b/(.*?)"?$')
+_ENV_EXTRA = {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
 
 
 @dataclass(frozen=True)
@@ -30,39 +53,139 @@ class Commit:
 
 @dataclass(frozen=True)
 class GitSignals:
-    """The working tree diff against HEAD, the paths it touches, and recent commits on the target."""
+    """The working tree diff against HEAD, the paths it touches, and recent commits on the target.
+
+    ``mentions`` are the tracked files whose working-tree text contains the word ``mention``
+    (from ``git grep``), or None when that was not asked for or could not be answered.
+    """
 
     diff: str
     changed: tuple[str, ...]
     commits: tuple[Commit, ...]
+    mention: str | None = None
+    mentions: frozenset[str] | None = None
 
 
-def _repo(root: Path):  # type: ignore[no-untyped-def]
-    """A GitPython ``Repo`` for ``root``, or None when it is not in a repository or git is unusable."""
-    try:
-        import git  # GitPython; imported here so the context engine loads without git on PATH
-
-        return git.Repo(root, search_parent_directories=True)
-    except Exception:  # GitPython raises several unrelated types for "not a repo" / "no git"
-        return None
+_EMPTY = GitSignals(diff="", changed=(), commits=())
 
 
-def _has_head(repo) -> bool:  # type: ignore[no-untyped-def]
-    try:
-        repo.head.commit  # noqa: B018 - raises ValueError on a repository without commits
-        return True
-    except Exception:
-        return False
+def inside_git(root: Path) -> bool:
+    """True when ``root`` or a folder above it has a ``.git`` (folder, or file for worktrees)."""
+    return any(os.path.lexists(folder / ".git") for folder in (root, *root.parents))
 
 
-def _prefix(repo, root: Path) -> str:  # type: ignore[no-untyped-def]
-    """``root`` relative to the repository top, with a trailing slash ("" when they are the same)."""
-    try:
-        top = Path(repo.working_tree_dir).resolve()
-        rel = root.resolve().relative_to(top).as_posix()
-    except (TypeError, ValueError, OSError):
-        return ""
-    return "" if rel == "." else rel + "/"
+class PendingSignals:
+    """Git commands for one request, running in the background until ``result`` collects them."""
+
+    def __init__(
+        self,
+        root: Path,
+        target_paths: list[str],
+        *,
+        commit_limit: int = 5,
+        list_untracked: bool = True,
+        mention: str | None = None,
+    ) -> None:
+        self.root = root
+        self.mention = mention
+        self._deadline = time.monotonic() + _TIMEOUT
+        self._processes: dict[str, subprocess.Popen[bytes] | None] = {}
+        if not inside_git(root):
+            return
+        commands: dict[str, list[str]] = {
+            # One diff gives the changed paths (--raw, NUL-separated) and then the patch.
+            # --relative and "." keep everything inside the workspace root (a repository subfolder).
+            "diff": [
+                "diff", "HEAD", "--raw", "-z", "-p", "--no-color", "--no-ext-diff", "--relative",
+                "--src-prefix=a/", "--dst-prefix=b/", "--", ".",
+            ],
+        }  # fmt: skip
+        if list_untracked:
+            commands["untracked"] = ["ls-files", "-z", "--others", "--exclude-standard", "--", "."]
+        if target_paths and commit_limit > 0:
+            commands["log"] = [
+                "log", f"-n{commit_limit}", f"--format=%x1e%h{_SEPARATOR}%an{_SEPARATOR}%ad{_SEPARATOR}%s",
+                "--date=short", "--name-only", "--relative", "--", *target_paths,
+            ]  # fmt: skip
+        if mention:
+            # Tracked Python files naming the word; -F: a fixed string, no pattern syntax.
+            commands["grep"] = ["grep", "-z", "-l", "-F", "--no-full-name", "-e", mention, "--", "*.py"]
+        env = {**os.environ, **_ENV_EXTRA}
+        for name, args in commands.items():
+            try:
+                self._processes[name] = subprocess.Popen(
+                    ["git", "-c", "core.quotepath=off", *args],
+                    cwd=root,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+            except OSError:  # git missing or the root unusable: no signals at all
+                self._processes[name] = None
+
+    def _output(self, name: str, ok_codes: tuple[int, ...] = (0,)) -> bytes | None:
+        process = self._processes.get(name)
+        if process is None:
+            return None
+        try:
+            out, _ = process.communicate(timeout=max(0.1, self._deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            return None
+        return out if process.returncode in ok_codes else None
+
+    def result(self, untracked: Iterable[str] | None = None) -> GitSignals:
+        """Wait for the commands; ``untracked`` are the workspace's untracked files when the caller
+        knows them already (then the ``list_untracked`` command was not needed)."""
+        try:
+            return self._collect(untracked)
+        finally:
+            self.close()
+
+    def _collect(self, untracked: Iterable[str] | None) -> GitSignals:
+        if not self._processes:
+            return _EMPTY
+        diff_out = self._output("diff")
+        untracked_out = self._output("untracked")
+        log_out = self._output("log")
+        grep_out = self._output("grep", ok_codes=(0, 1))  # 1: no file names the word
+        mentions = None if grep_out is None else frozenset(_split_z(grep_out))
+        if diff_out is None:
+            # No HEAD yet (before the first commit every file is "changed": no signal in that).
+            return GitSignals("", (), (), self.mention, mentions)
+        names, patch = _split_raw(diff_out)
+        extra = untracked if untracked is not None else _split_z(untracked_out or b"")
+        changed = sorted(set(names) | set(extra))
+        diff = _drop_secret_files(patch.decode("utf-8", errors="replace"))[:_DIFF_CAP]
+        commits = _parse_log(log_out.decode("utf-8", errors="replace")) if log_out else []
+        return GitSignals(diff, tuple(changed), tuple(commits), self.mention, mentions)
+
+    def close(self) -> None:
+        """Stop whatever still runs (a result that is no longer wanted)."""
+        for process in self._processes.values():
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.communicate()
+        self._processes = {}
+
+
+def start_signals(
+    root: Path,
+    target_paths: list[str],
+    *,
+    commit_limit: int = 5,
+    list_untracked: bool = True,
+    mention: str | None = None,
+) -> PendingSignals:
+    """Start the git commands for ``signals`` in the background and return at once."""
+    return PendingSignals(root, target_paths, commit_limit=commit_limit, list_untracked=list_untracked, mention=mention)
+
+
+def signals(root: Path, target_paths: list[str], commit_limit: int = 5) -> GitSignals:
+    """Diff, changed paths (untracked files included) and recent commits, in one call."""
+    return start_signals(root, target_paths, commit_limit=commit_limit).result()
 
 
 def working_diff(root: Path) -> str:
@@ -70,102 +193,71 @@ def working_diff(root: Path) -> str:
 
     Files that may hold secrets are left out of the diff, whole.
     """
-    return _working_diff(_repo(root))
+    return signals(root, [], commit_limit=0).diff
 
 
-def _working_diff(repo) -> str:  # type: ignore[no-untyped-def]
-    if repo is None or not _has_head(repo):
-        return ""
-    try:
-        text: str = repo.git.diff("HEAD", "--no-color", "--no-ext-diff", "--relative", "--", ".")
-    except Exception:
-        return ""
-    return _drop_secret_files(text)[:_DIFF_CAP]
+def changed_paths(root: Path) -> list[str]:
+    """Workspace-relative paths changed against HEAD (staged, unstaged) plus untracked files."""
+    return list(signals(root, [], commit_limit=0).changed)
+
+
+def recent_commits(root: Path, paths: list[str], limit: int = 5) -> list[Commit]:
+    """Up to ``limit`` most recent commits touching any of ``paths`` (workspace-relative)."""
+    return list(signals(root, paths, commit_limit=limit).commits)
+
+
+def _split_z(out: bytes) -> list[str]:
+    return [name for name in out.decode("utf-8", errors="surrogateescape").split("\0") if name]
+
+
+def _split_raw(out: bytes) -> tuple[list[str], bytes]:
+    """The paths of ``git diff --raw -z -p`` output that still exist (no deletions), and the patch.
+
+    Raw records read ``:modes shas STATUS\0path\0`` (two paths for a rename or copy, the new one
+    last); a NUL ends the raw part.
+    """
+    names: list[str] = []
+    position = 0
+    while out.startswith(b":", position):
+        meta_end = out.find(b"\0", position)
+        path_end = out.find(b"\0", meta_end + 1) if meta_end >= 0 else -1
+        if path_end < 0:
+            break
+        status = out[position:meta_end].rsplit(b" ", 1)[-1][:1]
+        if status in (b"R", b"C"):
+            path_start, path_end = path_end + 1, out.find(b"\0", path_end + 1)
+            if path_end < 0:
+                break
+        else:
+            path_start = meta_end + 1
+        if status != b"D":
+            names.append(out[path_start:path_end].decode("utf-8", errors="surrogateescape"))
+        position = path_end + 1
+    if out.startswith(b"\0", position):
+        position += 1
+    return names, out[position:]
 
 
 def _drop_secret_files(diff: str) -> str:
     kept: list[str] = []
     for chunk in re.split(r"(?m)^(?=diff --git )", diff):
         header = chunk.split("\n", 1)[0]
-        match = re.match(r"diff --git a/(.*?) b/(.*)$", header)
+        # Paths with special characters come quoted ("a/x\ty"); the name part still shows a secret.
+        match = _DIFF_HEADER.match(header)
         if match and (is_secret_path(match.group(1)) or is_secret_path(match.group(2))):
             continue
         kept.append(chunk)
     return "".join(kept)
 
 
-def changed_paths(root: Path) -> list[str]:
-    """Workspace-relative paths changed against HEAD (staged, unstaged) plus untracked files."""
-    return _changed_paths(_repo(root), root)
-
-
-def _changed_paths(repo, root: Path) -> list[str]:  # type: ignore[no-untyped-def]
-    """One ``git status`` covers staged, unstaged and untracked files, with or without a HEAD."""
-    if repo is None or not _has_head(repo):
-        return []  # before the first commit every file is "changed": no signal in that
-    try:
-        out: str = repo.git.status(
-            "--porcelain=v1", "-z", "--untracked-files=all", "--", ".", strip_newline_in_stdout=False
-        )
-    except Exception:
-        return []
-    prefix = _prefix(repo, root)
-    paths: set[str] = set()
-    entries = out.split("\0")
-    index = 0
-    while index < len(entries):
-        entry = entries[index]
-        index += 1
-        if len(entry) < 4:
-            continue
-        status, path = entry[:2], entry[3:]
-        if "R" in status or "C" in status:
-            index += 1  # the rename's source path follows; the new path is what exists now
-        if "D" in status:
-            continue
-        if path.startswith(prefix):
-            paths.add(path[len(prefix) :])
-    return sorted(paths)
-
-
-def recent_commits(root: Path, paths: list[str], limit: int = 5) -> list[Commit]:
-    """Up to ``limit`` most recent commits touching any of ``paths`` (workspace-relative)."""
-    return _recent_commits(_repo(root), paths, limit)
-
-
-def _recent_commits(repo, paths: list[str], limit: int) -> list[Commit]:  # type: ignore[no-untyped-def]
-    if repo is None or not paths or limit <= 0 or not _has_head(repo):
-        return []
-    separator = "\x1f"
-    try:
-        out: str = repo.git.log(
-            f"-n{limit}",
-            f"--format=%x1e%h{separator}%an{separator}%ad{separator}%s",
-            "--date=short",
-            "--name-only",
-            "--relative",
-            "--",
-            *paths,
-        )
-    except Exception:
-        return []
+def _parse_log(out: str) -> list[Commit]:
     commits: list[Commit] = []
     for record in out.split("\x1e"):
         lines = [line for line in record.splitlines() if line.strip()]
         if not lines:
             continue
-        fields = lines[0].split(separator)
+        fields = lines[0].split(_SEPARATOR)
         if len(fields) != 4:
             continue
         commits.append(Commit(fields[0], fields[1], fields[2], fields[3], tuple(lines[1:])))
     return commits
-
-
-def signals(root: Path, target_paths: list[str], commit_limit: int = 5) -> GitSignals:
-    """Diff, changed paths and recent commits in one call (one repository lookup)."""
-    repo = _repo(root)
-    return GitSignals(
-        diff=_working_diff(repo),
-        changed=tuple(_changed_paths(repo, root)),
-        commits=tuple(_recent_commits(repo, target_paths, commit_limit)),
-    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from kimi_lsp.context.files import WorkspaceIndex
 
@@ -181,16 +181,30 @@ def imports_of(index: WorkspaceIndex, modules: ModuleMap, path: str) -> list[str
     return [item for item in dict.fromkeys(found) if item != path]
 
 
-def importers_of(index: WorkspaceIndex, modules: ModuleMap, path: str) -> list[str]:
-    """Workspace Python files that import ``path``, sorted."""
+def importers_of(
+    index: WorkspaceIndex,
+    modules: ModuleMap,
+    path: str,
+    *,
+    mentions: tuple[str, Collection[str]] | None = None,
+) -> list[str]:
+    """Workspace Python files that import ``path``, sorted.
+
+    ``mentions`` may say which tracked files hold a word (``git grep``, on another core): when the
+    word is the module's last name, tracked files without it are skipped unread. Untracked files and
+    editor overlays, which git does not see, are always read.
+    """
     module = modules.module_of(path)
     if module is None:
         return []
     last = module.rsplit(".", 1)[-1]
+    holding = mentions[1] if mentions is not None and mentions[0] == last else None
     found: list[str] = []
     for candidate, candidate_module in modules.by_path.items():
         if candidate == path:
             continue
+        if holding is not None and candidate not in holding and index.tracked_on_disk(candidate):
+            continue  # git read it and found no mention
         text = index.text(candidate)
         if text is None or last not in text:
             continue  # cannot import it without naming it

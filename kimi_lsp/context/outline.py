@@ -43,7 +43,7 @@ _PHP = re.compile(
 _SHELL = re.compile(r"^()(?:function\s+)?[\w-]+\s*\(\)\s*\{?")
 _MARKDOWN = re.compile(r"^()#{1,3}\s+\S")
 _PY_FALLBACK = re.compile(r"^(\s*)(?:async\s+def|def|class)\s+\w+")
-_PY_FAST = re.compile(r"^([ \t]*)(?:async[ \t]+def|def|class)[ \t]+\w+[^\n]*", re.MULTILINE)
+_PY_FAST = re.compile(r"\n([ \t]*)(?:async[ \t]+def|def|class)[ \t]+\w+[^\n]*")
 
 _BY_SUFFIX: dict[str, tuple[re.Pattern[str], ...]] = {
     ".js": (_JS, _JS_METHOD),
@@ -127,14 +127,19 @@ def _python_outline(text: str) -> tuple[str, ...]:
 
 
 def _fast_python_outline(text: str) -> tuple[str, ...]:
-    """def/class lines found by one regex scan over the whole text (no per-line Python loop)."""
+    """def/class lines found by one regex scan over the whole text (no per-line Python loop).
+
+    The pattern starts with a newline (the text gets one in front) rather than ``^``: a literal
+    first character lets the regex engine jump from line to line instead of trying every character.
+    """
     out: list[str] = []
-    line = 1
+    padded = "\n" + text
+    line = 0
     previous = 0
-    for match in _PY_FAST.finditer(text):
-        line += text.count("\n", previous, match.start())
-        previous = match.start()
-        source = match.group(0)
+    for match in _PY_FAST.finditer(padded):
+        line += padded.count("\n", previous, match.start() + 1)
+        previous = match.start() + 1
+        source = match.group(0)[1:]
         if len(source) > _MAX_LINE_FOR_SOURCE:
             continue
         depth = min(len(match.group(1).expandtabs(4)) // 4, 6)

@@ -8,7 +8,7 @@ repository map as an outline.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from kimi_lsp.context.failures import TestReport
@@ -81,8 +81,13 @@ def rank_files(
     diagnostics: Sequence[tuple[str, int]] = (),
     report: TestReport | None = None,
     changed: Sequence[str] = (),
+    mentions: tuple[str, Collection[str]] | None = None,
 ) -> list[Ranked]:
-    """The files worth showing in full or in part, most relevant first, each listed once."""
+    """The files worth showing in full or in part, most relevant first, each listed once.
+
+    ``mentions`` is ``(word, tracked files whose text holds it)`` from ``git grep``: a shortcut for
+    finding the target's importers without reading every file (see ``importers_of``).
+    """
     files = index.files()
     picker = _Picker(set(files))
     if target is not None:
@@ -109,7 +114,7 @@ def rank_files(
         modules = ModuleMap(picker.allowed)
         for path in imports_of(index, modules, target)[:MAX_NEIGHBOURS]:
             picker.add(path, REASON_IMPORTED)
-        importers = importers_of(index, modules, target)
+        importers = importers_of(index, modules, target, mentions=mentions)
         tests = [path for path in importers if is_test_path(path)]
         others = [path for path in importers if not is_test_path(path)]
         for path in others[:MAX_NEIGHBOURS]:

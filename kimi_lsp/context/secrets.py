@@ -6,6 +6,7 @@ Shared by the context engine and the agent's file tools, so one list decides for
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 
 __all__ = ["SKIPPED_DIRS", "is_secret_path", "is_skipped_dir"]
@@ -61,6 +62,8 @@ for _folder, _name in _SECRET_DIR_FILES:
     _SECRET_FOLDERS.setdefault(_folder, ())
     _SECRET_FOLDERS[_folder] += (_name,)
 
+_DOTTED_FOLDERS_ONLY = all(folder.startswith(".") for folder in _SECRET_FOLDERS)
+
 SKIPPED_DIRS = frozenset(
     {
         ".git",
@@ -95,14 +98,25 @@ SKIPPED_DIRS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=8192)
+def _secret_name(name: str) -> bool:
+    # Workspaces repeat a few names thousands of times (``__init__.py``, ``django.po``).
+    return _SECRET_NAME_RE.match(name) is not None
+
+
 def is_secret_path(relpath: str) -> bool:
     """True when ``relpath`` (workspace-relative, either slash) names a file that may hold secrets."""
-    folder, _, name = relpath.replace("\\", "/").rstrip("/").rpartition("/")
-    if _SECRET_NAME_RE.match(name):
+    if "\\" in relpath:
+        relpath = relpath.replace("\\", "/")
+    folder, _, name = relpath.rstrip("/").rpartition("/")
+    if _secret_name(name):
         return True
     if not folder:
         return False
-    parts = [part.lower() for part in folder.split("/")]
+    lowered_folder = folder.lower()
+    if _DOTTED_FOLDERS_ONLY and "." not in lowered_folder:
+        return False  # a cheap no for most paths: no secret folder can be above this file
+    parts = lowered_folder.split("/")
     # A secret folder anywhere above (``.ssh/keys/x``) counts whatever the file is called.
     if ".ssh" in parts or ".gnupg" in parts:
         return True

@@ -30,7 +30,7 @@ RUNS = 5
 
 FLOOR = """
 import subprocess, sys
-import kimi_lsp.cli, kimi_lsp.context, git  # the same libraries the CLI loads
+import kimi_lsp.cli, kimi_lsp.context  # the same libraries the CLI loads (no GitPython: it runs plain git)
 root = sys.argv[1]
 names = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout
 total = 0
