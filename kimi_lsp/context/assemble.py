@@ -222,7 +222,7 @@ class _Assembler:
         Files nearest the focus (same folder first) get listed and outlined first; the map itself is
         printed in path order.
         """
-        candidates = [path for path in self._map_candidates() if not self.index.looks_binary(path)]
+        candidates = [path for path in self.index.listable() if path not in self.included]
         if not candidates:
             return
         focus_parts = focus.split("/")[:-1] if focus else []

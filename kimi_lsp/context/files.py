@@ -90,6 +90,9 @@ class WorkspaceIndex:
         self._overlay_outlines: dict[str, tuple[str, ...]] = {}
         self._overlay_derived: dict[str, dict[str, Any]] = {}
         self._sorted: list[str] | None = None
+        self._listing: tuple[tuple[int, int], list[str]] | None = None
+        self._listable: tuple[tuple[int, int], list[str]] | None = None
+        self._loads = 0
         self._rules = IgnoreRules()
         self._folder_ok: dict[str, bool] = {}
         self.generation = 0  # bumped on every change, so callers can cache what they derive from the index
@@ -140,11 +143,24 @@ class WorkspaceIndex:
 
         Binaries show up here until their first read marks them; use ``text()`` to know for sure.
         """
+        key = (self.generation, self._loads)
+        if self._listing is not None and self._listing[0] == key:
+            return list(self._listing[1])
         if self._sorted is None:
             names = set(self._entries)
             names.update(path for path in self._overlays if self._allowed(path))
             self._sorted = sorted(names)
-        return [path for path in self._sorted if not self._known_unreadable(path)]
+        listing = [path for path in self._sorted if not self._known_unreadable(path)]
+        # Reused until the index changes or a file is read (a read can find a file unreadable).
+        self._listing = (key, listing)
+        return list(listing)
+
+    def listable(self) -> list[str]:
+        """``files()`` less those ``looks_binary`` rules out: what a repository map may list (memoized)."""
+        key = (self.generation, self._loads)
+        if self._listable is None or self._listable[0] != key:
+            self._listable = (key, [path for path in self.files() if not self.looks_binary(path)])
+        return list(self._listable[1])
 
     def __contains__(self, relpath: object) -> bool:
         return isinstance(relpath, str) and (relpath in self._entries or relpath in self._overlays)
@@ -379,6 +395,7 @@ class WorkspaceIndex:
         return info.st_mtime_ns, info.st_size
 
     def _load(self, relpath: str, entry: _Entry) -> None:
+        self._loads += 1
         entry.loaded = True
         entry.text = None
         if entry.size > self.max_file_bytes:

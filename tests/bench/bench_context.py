@@ -81,6 +81,11 @@ def main() -> int:
     tracked = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout
     print(f"workspace: {root} ({len(tracked.splitlines())} tracked files)")
 
+    # Byte-compile the package as a wheel install does: this machine sets PYTHONDONTWRITEBYTECODE, so an
+    # editable checkout would otherwise recompile every module on each start, which no installed copy does.
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parents[2] / "kimi_lsp")], check=True
+    )
     # Warm the OS file cache first so neither side pays for the disk.
     _time([sys.executable, "-c", FLOOR, str(root)], root)
     command = _cli_command(root)
