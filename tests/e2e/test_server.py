@@ -538,3 +538,40 @@ async def test_cancel_request_for_the_starting_command_stops_its_job(
         assert not editor.applied_edits
     finally:
         await editor.client.shutdown_session()
+
+
+async def test_model_failure_ends_the_job_with_a_clear_message(
+    tmp_path: Path, project: Path, stand_in: StandIn
+) -> None:
+    stand_in.push(Turn(fault=Fault.quota()))
+    editor = await editor_for(tmp_path, project, stand_in)
+    try:
+        uri = editor.open("shapes.py")
+        started = await editor.command("kimi.fixTests", {"uri": uri})
+        end = await editor.wait_end(f"kimi-{started['jobId']}")
+        assert end.message is not None and end.message.startswith("Failed"), end.message
+        shown = await editor.wait_for(lambda: [m for m in editor.client.messages if m.type == types.MessageType.Error])
+        assert "balance" in shown[0].message.lower() or "quota" in shown[0].message.lower()
+        assert len(stand_in.chat_requests) == 1 and not editor.applied_edits
+        status = await editor.command("kimi.status", {})
+        assert status["jobs"][0]["state"] == "failed"
+    finally:
+        await editor.client.shutdown_session()
+
+
+async def test_without_a_key_a_job_is_refused_with_the_variables_to_set(tmp_path: Path, project: Path) -> None:
+    with StandIn() as stand_in:
+        editor = await start_editor(
+            project,
+            tmp_path / "state",
+            options={"baseUrl": stand_in.url, "testCommand": TEST_COMMAND},
+            env={"KIMI_API_KEY": ""},
+        )
+        try:
+            uri = editor.open("shapes.py")
+            with pytest.raises(Exception, match="KIMI_API_KEY"):
+                await editor.command("kimi.fixTests", {"uri": uri})
+            assert any("KIMI_API_KEY" in m.message for m in editor.client.messages)
+            assert not stand_in.requests
+        finally:
+            await editor.client.shutdown_session()
