@@ -50,7 +50,7 @@ class Settings:
     retry_base_delay: float = 1.0
     test_timeout: float = 300.0
     max_wall_time: float = 3600.0
-    max_job_tokens: int = 20_000_000
+    max_job_tokens: int = 100_000_000  # prompt + completion over the whole job; 300 steps near a full window fit
     allow_shell: bool = False
 
     def with_overrides(self, **changes: Any) -> Settings:
