@@ -26,6 +26,8 @@ KEY_ENV_VARS = ("KIMI_API_KEY", "MOONSHOT_API_KEY")
 
 # Keys a file inside the workspace may never set.
 WORKSPACE_FORBIDDEN = frozenset({"baseUrl", "model", "apiKey", "api_key", "key"})
+# Nor may it make kimi-lsp run things the user did not ask for: a shell for the model, tests on every save.
+WORKSPACE_NO_AUTORUN = frozenset({"allowShell", "runTestsOnSave"})
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,12 @@ class SettingsBuilder:
                 self.warnings.append(
                     f"{source}: ignoring '{key}': a file inside the workspace may not choose the endpoint, "
                     "the model or the API key (set it in your environment or editor settings)"
+                )
+                continue
+            if untrusted and key in WORKSPACE_NO_AUTORUN:
+                self.warnings.append(
+                    f"{source}: ignoring '{key}': a file inside the workspace may not give the model a shell or "
+                    "run commands on its own (set it in your editor settings)"
                 )
                 continue
             if key not in SPECS:

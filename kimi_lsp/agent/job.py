@@ -227,6 +227,7 @@ async def run_job(
             test_timeout=settings.test_timeout,
             allow_shell=settings.allow_shell,
             env=test_env(os.environ),
+            aliases=(root,),  # the model may echo the user's absolute paths; they mean the shadow's copy
         )
         loop = AgentLoop(
             model,

@@ -118,3 +118,13 @@ def test_unknown_keys_warn_and_editor_nulls_mean_unset(tmp_path: Path) -> None:
     loaded = load_settings(tmp_path, env={}, editor={"maxStep": 3, "model": None, "testCommand": None})
     assert loaded.settings.model == DEFAULT_MODEL
     assert any("maxStep" in w for w in loaded.warnings)
+
+
+def test_workspace_file_cannot_turn_on_a_shell_or_tests_on_save(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, "allowShell = true\nrunTestsOnSave = true\ntestCommand = 'pytest -q'")
+    loaded = load_settings(tmp_path, env={})
+    assert loaded.settings.allow_shell is False and loaded.settings.run_tests_on_save is False
+    assert loaded.settings.test_command == "pytest -q"
+    assert any("'allowShell'" in w for w in loaded.warnings) and any("'runTestsOnSave'" in w for w in loaded.warnings)
+    from_editor = load_settings(tmp_path, env={}, editor={"allowShell": True, "runTestsOnSave": True})
+    assert from_editor.settings.allow_shell and from_editor.settings.run_tests_on_save
