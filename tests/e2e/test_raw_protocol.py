@@ -128,3 +128,44 @@ def test_malformed_json_unknown_methods_and_bad_params_do_not_take_the_server_do
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_tcp_mode_serves_lsp_on_the_given_port(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kimi_lsp", "serve", "--tcp", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                connection = socket.create_connection(("127.0.0.1", port), timeout=1)
+                break
+            except OSError:
+                assert process.poll() is None, "the server exited"
+                assert time.monotonic() < deadline, "the server never listened"
+                time.sleep(0.05)
+        with connection:
+            stream = connection.makefile("rwb")
+            reader = Reader(stream)
+            send(
+                stream,
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "initialize",
+                    "params": {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}},
+                },
+            )
+            answer = reader.response_to(1)
+            assert answer["result"]["serverInfo"]["name"] == "kimi-lsp"
+    finally:
+        process.kill()
+        process.wait()
