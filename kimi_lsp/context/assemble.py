@@ -8,6 +8,7 @@ estimate is exact and never over the limit.
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from kimi_lsp.context.budget import (
 from kimi_lsp.context.failures import parse_test_output
 from kimi_lsp.context.files import WorkspaceIndex
 from kimi_lsp.context.git import GitSignals, start_signals
+from kimi_lsp.context.imports import prepare_imports
 from kimi_lsp.context.rank import REASON_TARGET, Ranked, rank_files
+from kimi_lsp.context.repo_map import map_layout
 from kimi_lsp.context.request import ContextFile, ContextRequest, ContextResult, Diagnostic
 from kimi_lsp.context.secrets import is_secret_path
 from kimi_lsp.errors import ConfigError
@@ -72,6 +75,20 @@ def build_context(
     ``index`` is the server's warm index (scanned here if it never was); without one a fresh index
     is scanned. Raises ConfigError for a bad root, budget or target.
     """
+    # A cold build makes tens of thousands of short-lived containers (the target's syntax tree, the
+    # index's entries) and no garbage cycles: cyclic collections while it runs would only re-scan
+    # them, at a tenth of the build's time. Collection resumes (as it was) when it returns.
+    collecting = gc.isenabled()
+    if collecting:
+        gc.disable()
+    try:
+        return _build(request, index, estimator)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _build(request: ContextRequest, index: WorkspaceIndex | None, estimator: TokenEstimator | None) -> ContextResult:
     root = _check_root(request.root)
     warnings: list[str] = []
     limit = _check_budget(request.budget, warnings)
@@ -220,47 +237,68 @@ class _Assembler:
         """Paths of every remaining file grouped by folder, then outlines while room is left.
 
         Files nearest the focus (same folder first) get listed and outlined first; the map itself is
-        printed in path order.
+        printed in path order. The same map for the same listing, files and budget is reused.
         """
-        candidates = [path for path in self.index.listable() if path not in self.included]
-        if not candidates:
+        estimator = self.estimator
+        key = (
+            self.index.listing_stamp,
+            focus,
+            frozenset(self.included),
+            self.budget.chars,
+            self.budget.limit,
+            estimator.chars_per_token,
+            estimator.factor,
+        )
+        cached = self.index.memo.get("map")
+        if cached is not None and cached[0] == key:
+            text, taken = cached[1]
+        else:
+            start = self.budget.chars
+            text = self._build_map(focus)
+            taken = self.budget.chars - start
+            self.index.memo["map"] = (key, (text, taken))
+            if text is not None:
+                self.sections["repository map"].append(text)
             return
-        focus_parts = focus.split("/")[:-1] if focus else []
+        if text is not None and self.budget.take_chars(taken):
+            self.sections["repository map"].append(text)
 
-        def nearness(path: str) -> tuple[int, str]:
-            parts = path.split("/")[:-1]
-            shared = 0
-            for mine, theirs in zip(parts, focus_parts, strict=False):
-                if mine != theirs:
-                    break
-                shared += 1
-            return (-shared, path)
-
-        priority = sorted(candidates, key=nearness)
+    def _build_map(self, focus: str | None) -> str | None:
+        """The map's text, its characters taken from the budget; None when there is none."""
+        layout = map_layout(self.index, focus)
+        included = self.included
+        candidates = len(layout.rows) - sum(1 for path in included if path in layout.paths)
+        if not candidates:
+            return None
         title = self._title("repository map")
         more_note_room = 80  # "… N more files not listed" when paths alone do not fit
-        if not self.budget.take(title, self.estimator.tokens_for_chars(more_note_room)):
-            return
+        reserve = self.estimator.tokens_for_chars(more_note_room)
+        if not self.budget.take(title, reserve):
+            return None
+        # Paths nearest the focus first, while they fit: the budget accepts a piece exactly when the
+        # running total stays within max_chars, so the pieces are summed here and taken at once.
+        cap = self.budget.max_chars(reserve)
+        total = start = self.budget.chars
         listed: dict[str, tuple[str, ...]] = {}
         folders: set[str] = set()
-        for path in priority:
-            folder, _, name = path.rpartition("/")
-            piece_chars = len(render.render_map_file(name))
-            if folder not in folders:
-                piece_chars += len(render.render_map_dir(folder))
-            if not self.budget.take_chars(piece_chars, self.estimator.tokens_for_chars(more_note_room)):
+        for path, folder, file_chars, dir_chars in layout.rows:
+            if path in included:
+                continue
+            piece = file_chars if folder in folders else file_chars + dir_chars
+            if total + piece > cap:
                 break
+            total += piece
             folders.add(folder)
             listed[path] = ()
+        if not self.budget.take_chars(total - start, reserve):  # cannot fail: total <= cap
+            raise AssertionError("repository map sizing disagrees with the budget")
         misses = 0
-        for path in priority:
-            if path not in listed:
-                continue
+        for path in listed:  # in the order they were listed: nearest the focus first
             outline = self.index.outline(path, fast=True)
             if not outline:
                 continue
             extra = len(render.render_map_file("", outline)) - len(render.render_map_file(""))
-            if self.budget.take_chars(extra, self.estimator.tokens_for_chars(more_note_room)):
+            if self.budget.take_chars(extra, reserve):
                 listed[path] = outline
                 misses = 0
             else:
@@ -270,13 +308,16 @@ class _Assembler:
         parts = [title]
         current: str | None = None
         # Grouped by folder (each folder heading once, as counted above), files in name order.
-        entries = sorted((path.rpartition("/")[0], path.rpartition("/")[2], path) for path in listed)
-        for folder, name, path in entries:
+        for path in layout.printed:
+            shown = listed.get(path)
+            if shown is None:
+                continue
+            folder, _, name = path.rpartition("/")
             if folder != current:
                 parts.append(render.render_map_dir(folder))
                 current = folder
-            parts.append(render.render_map_file(name, listed[path]))
-        left_out = len(candidates) - len(listed)
+            parts.append(render.render_map_file(name, shown))
+        left_out = candidates - len(listed)
         if left_out:
             note = f"… {left_out} more files not listed\n"
             self.budget.take(note)  # the room was reserved above
@@ -284,7 +325,7 @@ class _Assembler:
         parts.append("\n")
         self.budget.take("\n")
         # The characters were taken piece by piece above; this is the same text, in path order.
-        self.sections["repository map"].append("".join(parts))
+        return "".join(parts)
 
     def result(self, limit: int) -> ContextResult:
         texts = {name: "".join(pieces) for name, pieces in self.sections.items()}
@@ -318,11 +359,24 @@ def _git_signals(root: Path, index: WorkspaceIndex, target: str | None) -> GitSi
     if index.scanned and stamp is not None and cached is not None and cached[0] == (index.generation, stamp, target):
         return cached[1]  # type: ignore[no-any-return]
     mention = None if index.scanned or target is None else _module_word(target)
-    pending = start_signals(root, [target] if target else [], list_untracked=False, mention=mention)
+    cold = not index.scanned
+    if cold:
+        index.begin_scan()  # first: the scan waits on this listing, the signals are needed later
     try:
-        if not index.scanned:
+        pending = start_signals(root, [target] if target else [], list_untracked=False, mention=mention)
+    except BaseException:
+        index.cancel_scan()
+        raise
+    try:
+        if cold:
+            if target is not None and target.endswith(".py"):
+                # Parsing the target's imports is the one big piece of work that needs no listing:
+                # done now, it fills time the scan would spend waiting for git.
+                index.preload(target)
+                prepare_imports(index, target)
             index.scan()
     except BaseException:
+        index.cancel_scan()
         pending.close()
         raise
     result = pending.result(untracked=index.untracked() if index.is_git else ())

@@ -85,6 +85,24 @@ class Budget:
         """Accept ``text`` if it fits (leaving ``reserve``); say whether it was accepted."""
         return self.take_chars(len(text), reserve)
 
+    def max_chars(self, reserve: int = 0) -> int:
+        """The most characters the budget may hold while leaving ``reserve`` tokens (-1: none).
+
+        ``take_chars(n, reserve)`` accepts exactly when ``chars + n <= max_chars(reserve)``, so a run
+        of pieces can be sized with integer sums.
+        """
+        tokens = self.limit - reserve
+        if tokens < 0:
+            return -1
+        estimator = self.estimator
+        chars = estimator.chars_for_tokens(tokens)
+        # chars_for_tokens works in floats: settle the exact edge with the estimate itself.
+        while estimator.tokens_for_chars(chars + 1) <= tokens:
+            chars += 1
+        while chars > 0 and estimator.tokens_for_chars(chars) > tokens:
+            chars -= 1
+        return chars
+
     def take_chars(self, chars: int, reserve: int = 0) -> bool:
         """Accept a piece ``chars`` characters long if it fits (leaving ``reserve`` tokens)."""
         if self.estimator.tokens_for_chars(self.chars + chars) + reserve > self.limit:

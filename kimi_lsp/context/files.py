@@ -29,6 +29,8 @@ DEFAULT_MAX_FILE_BYTES = 1_000_000
 DEFAULT_SCAN_SECONDS = 20.0
 _SNIFF_BYTES = 8192
 T = TypeVar("T")
+# git listing processes for tracked and untracked files, either of which may have failed to start.
+_Listing = tuple["subprocess.Popen[bytes] | None", "subprocess.Popen[bytes] | None"]
 
 
 # Suffixes whose files are text or binary by what they are; other files are sniffed for a NUL byte.
@@ -93,6 +95,7 @@ class WorkspaceIndex:
         self._listing: tuple[tuple[int, int], list[str]] | None = None
         self._listable: tuple[tuple[int, int], list[str]] | None = None
         self._loads = 0
+        self._listing_processes: _Listing | None = None
         self._rules = IgnoreRules()
         self._folder_ok: dict[str, bool] = {}
         self.generation = 0  # bumped on every change, so callers can cache what they derive from the index
@@ -101,6 +104,37 @@ class WorkspaceIndex:
             self.set_overlay(relpath, text)
 
     # --- listing -------------------------------------------------------------------------------
+
+    def begin_scan(self) -> None:
+        """Start git listing the workspace in the background, for the next ``scan`` to collect.
+
+        The caller may do other work meanwhile (``preload`` the file it needs first); ``cancel_scan``
+        stops the listing when no scan follows.
+        """
+        self.cancel_scan()
+        self._listing_processes = self._start_listing()
+
+    def cancel_scan(self) -> None:
+        """Stop a listing ``begin_scan`` started that no ``scan`` collected."""
+        processes, self._listing_processes = self._listing_processes, None
+        for process in processes or ():
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.communicate()
+
+    def preload(self, relpath: str) -> None:
+        """Read one file before the first scan, so work on it can overlap the listing.
+
+        The scan keeps it when it lists the file with the same (mtime, size), and drops it when it
+        does not list it (ignored by git, say). Files that may not be indexed are not read.
+        """
+        if self.scanned or relpath in self._entries or relpath in self._overlays or not self._allowed(relpath):
+            return
+        info = self._stat(relpath)
+        if info is not None:
+            entry = _Entry(info[0], info[1])
+            self._entries[relpath] = entry
+            self._load(relpath, entry)
 
     def scan(self) -> None:
         """List the workspace again, keeping cached text of files whose (mtime, size) did not change."""
@@ -114,6 +148,7 @@ class WorkspaceIndex:
         old = self._entries
         entries: dict[str, _Entry] = {}
         allowed, stat_of, max_files = self._allowed, self._stat, self.max_files
+        prefix, lstat = self._prefix, os.lstat
         for count, relpath in enumerate(candidates):
             if len(entries) >= max_files:
                 self._stop(f"workspace has more than {max_files} files; only the first were indexed")
@@ -123,14 +158,25 @@ class WorkspaceIndex:
                 break
             if not allowed(relpath):
                 continue
-            info = stat_of(relpath)
-            if info is None:
+            # ``_stat`` inlined for the usual regular file (thousands of calls); links go through it.
+            try:
+                info = lstat(prefix + relpath)
+            except (OSError, ValueError):
+                continue
+            if S_ISREG(info.st_mode):
+                mtime_ns, size = info.st_mtime_ns, info.st_size
+            elif S_ISLNK(info.st_mode):
+                linked = stat_of(relpath)
+                if linked is None:
+                    continue
+                mtime_ns, size = linked
+            else:
                 continue
             previous = old.get(relpath)
-            if previous is not None and previous.mtime_ns == info[0] and previous.size == info[1]:
+            if previous is not None and previous.mtime_ns == mtime_ns and previous.size == size:
                 entries[relpath] = previous
             else:
-                entries[relpath] = _Entry(info[0], info[1])
+                entries[relpath] = _Entry(mtime_ns, size)
         if isinstance(candidates, Generator):
             candidates.close()
         self._entries = entries
@@ -138,12 +184,18 @@ class WorkspaceIndex:
         self.scanned = True
         self.generation += 1
 
+    @property
+    def listing_stamp(self) -> tuple[int, int]:
+        """Changes whenever ``files()``, ``listable()``, a text or an outline may answer differently:
+        a key for caches of what callers derive from them."""
+        return (self.generation, self._loads)
+
     def files(self) -> list[str]:
         """Workspace-relative POSIX paths of every indexed file (overlay-only files included), sorted.
 
         Binaries show up here until their first read marks them; use ``text()`` to know for sure.
         """
-        key = (self.generation, self._loads)
+        key = self.listing_stamp
         if self._listing is not None and self._listing[0] == key:
             return list(self._listing[1])
         if self._sorted is None:
@@ -157,7 +209,7 @@ class WorkspaceIndex:
 
     def listable(self) -> list[str]:
         """``files()`` less those ``looks_binary`` rules out: what a repository map may list (memoized)."""
-        key = (self.generation, self._loads)
+        key = self.listing_stamp
         if self._listable is None or self._listable[0] != key:
             self._listable = (key, [path for path in self.files() if not self.looks_binary(path)])
         return list(self._listable[1])
@@ -364,12 +416,42 @@ class WorkspaceIndex:
         folder, _, name = relpath.rpartition("/")
         if name in ("", ".", ".."):
             return False
-        folder_ok = self._folder_ok.get(folder)
-        if folder_ok is None:
-            parts = folder.split("/") if folder else []
-            folder_ok = not any(part in ("", ".", "..") or is_skipped_dir(part) for part in parts)
-            self._folder_ok[folder] = folder_ok
-        return folder_ok and not is_secret_path(relpath)
+        if folder:
+            folder_ok = self._folder_ok.get(folder)
+            if folder_ok is None:
+                folder_ok = self._folder_allowed(folder)
+            if not folder_ok:
+                return False
+        return not is_secret_path(relpath)
+
+    def _folder_allowed(self, folder: str) -> bool:
+        """True when no part of ``folder`` (non-empty) is empty, ``.``, ``..`` or a skipped folder.
+
+        Decided from the nearest folder above already decided, so each folder's own name is checked
+        once (a workspace has thousands of files in a few hundred folders); a loop, not recursion,
+        as paths may be deep.
+        """
+        known = self._folder_ok
+        pending: list[str] = []
+        current = folder
+        ok = True
+        while True:
+            pending.append(current)
+            parent, slash, _ = current.rpartition("/")
+            if not slash:
+                break
+            if parent:
+                above = known.get(parent)
+                if above is not None:
+                    ok = above
+                    break
+            current = parent  # "" after a leading slash: its empty name fails below
+        for path in reversed(pending):
+            part = path.rpartition("/")[2]
+            ok = ok and part not in ("", ".", "..") and not is_skipped_dir(part)
+            if path:
+                known[path] = ok
+        return ok
 
     def _known_unreadable(self, relpath: str) -> bool:
         if relpath in self._overlays:
@@ -425,17 +507,16 @@ class WorkspaceIndex:
         checked here while the other one walks the folders for untracked files.
         """
         self._tracked = frozenset()
-        if not inside_git(self.root):
+        processes, self._listing_processes = self._listing_processes, None
+        if processes is None:
+            processes = self._start_listing()
+        if processes is None:
             return None
-        base = ["git", "-c", "core.quotepath=off", "ls-files", "-z"]
-        try:
-            tracked = self._start([*base, "--cached"])
-        except OSError:
+        tracked, others = processes
+        if tracked is None:
+            if others is not None:
+                self._finish(others, time.monotonic())
             return None
-        try:
-            others: subprocess.Popen[bytes] | None = self._start([*base, "--others", "--exclude-standard"])
-        except OSError:
-            others = None
         tracked_out = self._finish(tracked, deadline)
         if tracked_out is None:
             if others is not None:
@@ -444,6 +525,24 @@ class WorkspaceIndex:
         names = _split_z(tracked_out)
         self._tracked = frozenset(names)
         return self._then_untracked(names, others, deadline)
+
+    def _start_listing(self) -> _Listing | None:
+        """``git ls-files`` for tracked and for untracked files, started; None outside a repository.
+
+        (None, None) when git could not be started.
+        """
+        if not inside_git(self.root):
+            return None
+        base = ["git", "-c", "core.quotepath=off", "ls-files", "-z"]
+        try:
+            tracked = self._start([*base, "--cached"])
+        except OSError:
+            return (None, None)
+        try:
+            others: subprocess.Popen[bytes] | None = self._start([*base, "--others", "--exclude-standard"])
+        except OSError:
+            others = None
+        return (tracked, others)
 
     def _then_untracked(
         self, tracked: list[str], others: subprocess.Popen[bytes] | None, deadline: float

@@ -13,11 +13,13 @@ from collections.abc import Callable, Collection, Iterable
 
 from kimi_lsp.context.files import WorkspaceIndex
 
-__all__ = ["ModuleMap", "imported_modules", "importers_of", "imports_of"]
+__all__ = ["ModuleMap", "imported_modules", "importers_of", "imports_of", "prepare_imports"]
 
 _FROM = re.compile(r"^[ \t]*from[ \t]+([.\w]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n\\]*(?:\\\n[^\n\\]*)*)", re.MULTILINE)
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n\\;]+(?:\\\n[^\n\\;]*)*)", re.MULTILINE)
 _SOURCE_ROOTS = ("src/", "lib/", "python/")
+_AST_KEY = "imports.ast"
+_COMMENT = re.compile(r"#[^\n]*")
 
 
 class ModuleMap:
@@ -85,19 +87,54 @@ def imported_modules(
     text: str, importer_module: str = "", is_package: bool = False
 ) -> list[tuple[str, tuple[str, ...]]]:
     """``(absolute module, imported names)`` pairs of a Python source, in order, via ``ast``."""
+    statements = _parsed_imports(text)
+    if statements is None:
+        return _regex_imports(text, importer_module, is_package)
+    return _absolute_imports(statements, importer_module, is_package)
+
+
+# An import statement as written: (module, relative level, imported names); level -1 marks ``import a, b``.
+_Statement = tuple[str, int, tuple[str, ...]]
+
+
+def _parsed_imports(text: str) -> list[_Statement] | None:
+    """The import statements of a Python source as ``ast`` reads them; None when it does not parse.
+
+    Independent of the file's module name, so it can be cached with the text before the workspace
+    (and so the module map) is known.
+    """
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return _regex_imports(text, importer_module, is_package)
-    result: list[tuple[str, tuple[str, ...]]] = []
+        return None
+    statements: list[_Statement] = []
     for node in _import_statements(tree.body):
         if isinstance(node, ast.Import):
-            result.extend((alias.name, ()) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            module = _absolute(node.module or "", node.level, importer_module, is_package)
-            if module is not None:
-                result.append((module, tuple(alias.name for alias in node.names if alias.name != "*")))
+            statements.extend((alias.name, -1, ()) for alias in node.names)
+        else:
+            names = tuple(alias.name for alias in node.names if alias.name != "*")
+            statements.append((node.module or "", node.level, names))
+    return statements
+
+
+def _absolute_imports(
+    statements: list[_Statement], importer_module: str, is_package: bool
+) -> list[tuple[str, tuple[str, ...]]]:
+    result: list[tuple[str, tuple[str, ...]]] = []
+    for module, level, names in statements:
+        if level < 0:
+            result.append((module, ()))
+            continue
+        absolute = _absolute(module, level, importer_module, is_package)
+        if absolute is not None:
+            result.append((absolute, names))
     return result
+
+
+def prepare_imports(index: WorkspaceIndex, path: str) -> None:
+    """Parse ``path``'s imports into the index's cache ahead of ``imports_of`` (a cold request does
+    this while git still lists the workspace in the background)."""
+    index.derived(path, _AST_KEY, _parsed_imports)
 
 
 def _import_statements(body: list[ast.stmt]) -> list[ast.Import | ast.ImportFrom]:
@@ -155,10 +192,12 @@ def _add_from(
     if module is None:
         return
     names_text = match.group(2).strip("()").replace("\\\n", " ")
+    if "#" in names_text:
+        names_text = _COMMENT.sub("", names_text)
+    if "\n" in names_text:
+        names_text = names_text.replace("\n", ",")
     names = tuple(
-        part.split(" as ")[0].strip()
-        for part in re.sub(r"#[^\n]*", "", names_text).replace("\n", ",").split(",")
-        if part.strip() and part.strip() != "*"
+        part.split(" as ")[0].strip() for part in names_text.split(",") if (bare := part.strip()) and bare != "*"
     )
     result.append((module, names))
 
@@ -174,7 +213,12 @@ def imports_of(index: WorkspaceIndex, modules: ModuleMap, path: str) -> list[str
     if module is None:
         return []
     is_package = path.endswith("__init__.py")
-    pairs = index.derived(path, "imports.ast", lambda text: imported_modules(text, module, is_package))
+    statements = index.derived(path, _AST_KEY, _parsed_imports)
+    pairs: list[tuple[str, tuple[str, ...]]] | None
+    if statements is not None:
+        pairs = _absolute_imports(statements, module, is_package)
+    else:  # no text, or it does not parse: the regex reads what it can
+        pairs = index.derived(path, f"imports.fallback:{module}", lambda text: _regex_imports(text, module, is_package))
     found: list[str] = []
     for imported, names in pairs or []:
         found.extend(modules.resolve(imported, names))

@@ -43,7 +43,7 @@ _PHP = re.compile(
 _SHELL = re.compile(r"^()(?:function\s+)?[\w-]+\s*\(\)\s*\{?")
 _MARKDOWN = re.compile(r"^()#{1,3}\s+\S")
 _PY_FALLBACK = re.compile(r"^(\s*)(?:async\s+def|def|class)\s+\w+")
-_PY_FAST = re.compile(r"\n([ \t]*)(?:async[ \t]+def|def|class)[ \t]+\w+[^\n]*")
+_PY_FAST = re.compile(r"\n[ \t]*(?:def|class|async[ \t]+def)[ \t]+\w[^\n]*")
 
 _BY_SUFFIX: dict[str, tuple[re.Pattern[str], ...]] = {
     ".js": (_JS, _JS_METHOD),
@@ -134,16 +134,21 @@ def _fast_python_outline(text: str) -> tuple[str, ...]:
     """
     out: list[str] = []
     padded = "\n" + text
+    count = padded.count
     line = 0
     previous = 0
     for match in _PY_FAST.finditer(padded):
-        line += padded.count("\n", previous, match.start() + 1)
-        previous = match.start() + 1
-        source = match.group(0)[1:]
-        if len(source) > _MAX_LINE_FOR_SOURCE:
+        start, end = match.span()
+        line += count("\n", previous, start + 1)
+        previous = start + 1
+        if end - start - 1 > _MAX_LINE_FOR_SOURCE:
             continue
-        depth = min(len(match.group(1).expandtabs(4)) // 4, 6)
-        out.append(f"{line:>5} {'  ' * depth}{_cut(source.strip().removesuffix(':'))}")
+        source = padded[start + 1 : end]
+        body = source.lstrip(" \t")
+        indent = len(source) - len(body)
+        if indent and "\t" in source[:indent]:
+            indent = len(source[:indent].expandtabs(4))
+        out.append(f"{line:>5} {'  ' * min(indent // 4, 6)}{_cut(body.rstrip().removesuffix(':'))}")
         if len(out) >= MAX_OUTLINE_LINES:
             break
     return tuple(out)

@@ -18,6 +18,8 @@ __all__ = [
     "MAX_LINE_CHARS",
     "cut_long_lines",
     "fence_for",
+    "map_dir_chars",
+    "map_file_chars",
     "render_commits",
     "render_diagnostics",
     "render_excerpt",
@@ -83,13 +85,15 @@ def _language(path: str) -> str:
 
 def fence_for(text: str) -> str:
     """A backtick fence longer than any run of backticks inside ``text``."""
+    if "```" not in text:
+        return "```"  # the usual case, found by a plain substring search instead of the regex
     longest = max((len(match) for match in _BACKTICKS.findall(text)), default=0)
     return "`" * max(3, longest + 1)
 
 
 def cut_long_lines(text: str, limit: int = MAX_LINE_CHARS) -> str:
     """``text`` with every line longer than ``limit`` cut, saying how much was left out."""
-    if len(text) <= limit or all(len(line) <= limit for line in text.split("\n")):
+    if len(text) <= limit or max(map(len, text.split("\n"))) <= limit:
         return text
     return "\n".join(
         line if len(line) <= limit else f"{line[:limit]} …[line cut: {len(line) - limit} more characters]"
@@ -155,7 +159,19 @@ def render_map_dir(folder: str) -> str:
 
 def render_map_file(name: str, outline: Sequence[str] = ()) -> str:
     """A file line of the repository map, with its outline when there is room for it."""
+    if not outline:
+        return f"  {name}\n"
     return f"  {name}\n" + "".join(f"    {entry}\n" for entry in outline)
+
+
+def map_dir_chars(folder: str) -> int:
+    """``len(render_map_dir(folder))`` without building the line (the map sizes thousands)."""
+    return len(folder or ".") + 2
+
+
+def map_file_chars(name: str) -> int:
+    """``len(render_map_file(name))`` without building the line."""
+    return len(name) + 3
 
 
 def render_commits(commits: Sequence[Commit]) -> str:
