@@ -203,8 +203,8 @@ class SettingsBuilder:
             if key not in SPECS:
                 self.warnings.append(f"{source}: unknown setting '{key}' ignored")
                 continue
-            if value is None and not SPECS[key].nullable:
-                continue  # editors send null for "not set"
+            if value is None or (isinstance(value, str) and not value.strip()):
+                continue  # editors send null or "" for "not set": it must not hide a lower layer's value
             self._set(key, value, source)
 
     def add_workspace(self, root: Path | None) -> None:

@@ -128,3 +128,10 @@ def test_workspace_file_cannot_turn_on_a_shell_or_tests_on_save(tmp_path: Path) 
     assert any("'allowShell'" in w for w in loaded.warnings) and any("'runTestsOnSave'" in w for w in loaded.warnings)
     from_editor = load_settings(tmp_path, env={}, editor={"allowShell": True, "runTestsOnSave": True})
     assert from_editor.settings.allow_shell and from_editor.settings.run_tests_on_save
+
+
+def test_editor_blanks_do_not_hide_the_workspace_test_command(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, "testCommand = 'pytest -q'")
+    for blank in (None, "", "  "):
+        loaded = load_settings(tmp_path, env={}, editor={"testCommand": blank})
+        assert loaded.settings.test_command == "pytest -q"
