@@ -29,6 +29,7 @@ from kimi_lsp.settings import Settings
 JobKind = Literal["fix_tests", "fix", "refactor"]
 Status = Literal["fixed", "not_fixed", "unverified", "no_change", "cancelled", "error"]
 TEST_OUTPUT_FOR_MODEL = 12_000
+VERIFY_ROUNDS = 2  # times the model hears "the tests still fail" after saying it is done
 
 
 @dataclass(frozen=True)
@@ -242,30 +243,42 @@ async def run_job(
         if loop.first_prompt_tokens and loop.first_estimate:
             # Learn how the provider's tokenizer compares with the character estimate, for later budgets.
             estimator.observe(int(loop.first_estimate * estimator.factor), loop.first_prompt_tokens)
-        result.summary = outcome.summary
-        result.steps = outcome.steps
-        result.usage = outcome.usage
-        result.stop_reason = outcome.stop_reason
-        result.requests = outcome.requests
-        result.rewrites = outcome.rewrites
-        log(f"model finished after {outcome.steps} steps in {time.monotonic() - began:.1f} s ({outcome.stop_reason})")
-
-        diff = await asyncio.to_thread(shadow.diff)
-        keep = None if settings.allow_shell else toolbox.touched
-        result.diff, result.files = only_edited(diff.unified, list(diff.changes), keep)
-        if not diff.changes:
-            result.status = "no_change"
-            return result
-        if not command:
-            result.status = "unverified"
-            return result
-        log(f"verifying: {command}")
-        after = await run_tests(command, shadow.root, settings)
-        result.after = after
-        transcript.write("tests.after", after.to_json())
-        log(f"tests after: {_counts(after)}")
-        result.status = "fixed" if after.ok else "not_fixed"
-        return result
+        rounds = 0
+        while True:
+            result.summary = outcome.summary
+            result.steps = outcome.steps
+            result.usage = outcome.usage
+            result.stop_reason = outcome.stop_reason
+            result.requests = outcome.requests
+            result.rewrites = outcome.rewrites
+            log(
+                f"model finished after {outcome.steps} steps in {time.monotonic() - began:.1f} s "
+                f"({outcome.stop_reason})"
+            )
+            diff = await asyncio.to_thread(shadow.diff)
+            keep = None if settings.allow_shell else toolbox.touched
+            result.diff, result.files = only_edited(diff.unified, list(diff.changes), keep)
+            if not result.files:
+                result.status = "no_change"
+                return result
+            if not command:
+                result.status = "unverified"
+                return result
+            log(f"verifying: {command}")
+            after = await run_tests(command, shadow.root, settings)
+            result.after = after
+            transcript.write("tests.after", after.to_json())
+            log(f"tests after: {_counts(after)}")
+            if after.ok:
+                result.status = "fixed"
+                return result
+            if outcome.stop_reason != "done" or rounds >= VERIFY_ROUNDS or loop.steps >= settings.max_steps:
+                result.status = "not_fixed"
+                return result
+            # The model stopped believing it was done; the verification says otherwise. Tell it and go on.
+            rounds += 1
+            log(f"the full test command still fails; the model continues (round {rounds} of {VERIFY_ROUNDS})")
+            outcome = await loop.resume(prompts.still_failing(after.for_model()))
     finally:
         transcript.write(
             "result",

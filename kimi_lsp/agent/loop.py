@@ -161,6 +161,7 @@ class AgentLoop:
         self._clock = clock
         self._last_prompt_tokens = 0
         self._messages_at_last_usage = 0
+        self._started = clock()
         self.first_estimate = 0  # the character estimate of the first request, and what the provider counted
         self.first_prompt_tokens = 0
 
@@ -174,8 +175,17 @@ class AgentLoop:
             self._on_record(kind, data)
 
     async def run(self, task: str) -> LoopResult:
-        self.history.append(Message.user(task))
-        started = self._clock()
+        """Start on ``task`` and go until the model answers without tool calls or a limit is hit."""
+        self._started = self._clock()
+        return await self.resume(task)
+
+    async def resume(self, message: str) -> LoopResult:
+        """Append a user message (the task, or news such as "the tests still fail") and go on.
+
+        Steps, tokens and time count across resumptions: the limits are the job's, not the turn's.
+        """
+        self.history.append(Message.user(message))
+        started = self._started
         stop_reason = "max_steps"
         summary = ""
         while self.steps < self.limits.max_steps:

@@ -54,3 +54,11 @@ def instruction_task(context: str, instruction: str, where: str | None, before: 
         "otherwise. Finish with a short summary of what you changed."
     )
     return "\n\n".join(parts)
+
+
+def still_failing(test_run: str) -> str:
+    return (
+        "kimi-lsp ran the full test command on your change and it still fails:\n\n"
+        f"{test_run}\n\n"
+        "Keep working until the whole command passes (your changes so far are kept), then summarize again."
+    )

@@ -255,3 +255,38 @@ def test_version_and_demo_work_without_a_key(tmp_path: Path) -> None:
     assert demo.returncode == 0, demo.stderr
     assert "SCRIPTED" in demo.stderr and "status: fixed" in demo.stderr
     assert "+    discount = subtotal * discount_percent / 100" in demo.stdout
+
+
+def test_model_told_the_tests_still_fail_keeps_going_until_fixed(tmp_path: Path, project: Path) -> None:
+    wrong = {"old": "return width + height", "new": "return width - height"}
+    right = {"old": "return width - height", "new": "return width * height"}
+    turns = [
+        Turn(reasoning="guess", tool_calls=[ScriptedCall("StrReplaceFile", {"path": "shapes.py", "edit": wrong})]),
+        Turn(reasoning="surely done", content="Fixed (I think)."),
+        Turn(reasoning="oops", tool_calls=[ScriptedCall("StrReplaceFile", {"path": "shapes.py", "edit": right})]),
+        Turn(reasoning="now", content="area() multiplies the sides."),
+    ]
+    with StandIn(turns) as stand_in:
+        done = run_cli(["fix", "--test", TEST_COMMAND, "--json"], cli_env(tmp_path, stand_in), project)
+        told = stand_in.chat_requests[2].json["messages"][-1]
+        assert not stand_in.violations
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "fixed" and result["summary"] == "area() multiplies the sides."
+    assert told["role"] == "user" and "still fails" in told["content"] and "AssertionError" in told["content"]
+    assert "+    return width * height" in result["diff"]
+
+
+def test_a_model_that_never_gets_there_is_reported_not_fixed(tmp_path: Path, project: Path) -> None:
+    wrong = {"old": "return width + height", "new": "return width - height"}
+    turns = [
+        Turn(reasoning="guess", tool_calls=[ScriptedCall("StrReplaceFile", {"path": "shapes.py", "edit": wrong})]),
+        *[Turn(reasoning="done?", content="Fixed.") for _ in range(3)],
+    ]
+    with StandIn(turns) as stand_in:
+        done = run_cli(["fix", "--test", TEST_COMMAND, "--json"], cli_env(tmp_path, stand_in), project)
+        requests = len(stand_in.chat_requests)
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["status"] == "not_fixed"
+    assert requests == 4  # the first answer plus two rounds of "still fails", then it stops
+    assert (project / "shapes.py").read_text(encoding="utf-8") == BUGGY
