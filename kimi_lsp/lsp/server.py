@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -525,9 +526,32 @@ async def ask_instruction(ls: KimiServer) -> str | None:
     return dict(actions.REFACTOR_PRESETS).get(answer.title)
 
 
+def _exit_gracefully_on(signum: int, server: KimiServer) -> None:
+    """On SIGTERM, cancel every job (killing its test process group, removing its shadow), then exit.
+
+    The default action would orphan the tests; raising inside the loop would hang on pygls's stdin thread.
+    """
+
+    async def stop() -> None:
+        try:
+            await asyncio.wait_for(asyncio.gather(server.jobs.shutdown(), server.tests.stop()), 10.0)
+        finally:
+            os._exit(128 + signum)
+
+    def handler(_signum: int, _frame: Any) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            os._exit(128 + signum)
+        loop.call_soon_threadsafe(lambda: server.background(stop()))
+
+    signal.signal(signum, handler)
+
+
 def serve(tcp: str | None = None) -> int:
     logging.basicConfig(level=os.environ.get("KIMI_LSP_LOG", "WARNING"))
     server = build_server()
+    _exit_gracefully_on(signal.SIGTERM, server)
     if tcp:
         host, _, port = tcp.rpartition(":")
         if not port.isdigit():

@@ -575,3 +575,31 @@ async def test_without_a_key_a_job_is_refused_with_the_variables_to_set(tmp_path
             assert not stand_in.requests
         finally:
             await editor.client.shutdown_session()
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "stdin closed"])
+async def test_server_killed_or_orphaned_still_kills_tests_and_removes_the_shadow(
+    tmp_path: Path, project: Path, stand_in: StandIn, how: str
+) -> None:
+    marker = tmp_path / "hung.pid"
+    (project / "test_shapes.py").write_text(
+        "import os, time, unittest\n\n\nclass Hang(unittest.TestCase):\n    def test_hangs(self):\n"
+        f"        open({str(marker)!r}, 'w').write(str(os.getpid()))\n        time.sleep(600)\n",
+        encoding="utf-8",
+    )
+    editor = await editor_for(tmp_path, project, stand_in)
+    server = editor.client._server
+    assert server is not None
+    uri = editor.open("shapes.py")
+    await editor.command("kimi.fixTests", {"uri": uri})
+    await editor.wait_for(lambda: marker.exists() and marker.read_text())
+    hung = int(marker.read_text())
+    if how == "SIGTERM":
+        server.terminate()
+    else:
+        assert server.stdin is not None
+        server.stdin.close()
+    await asyncio.wait_for(server.wait(), 15)
+    assert not _alive(hung)
+    assert not list((tmp_path / "state" / "tmp").iterdir())
+    await editor.client.stop()
