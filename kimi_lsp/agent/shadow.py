@@ -158,6 +158,42 @@ def _heavy_dirs(root: Path) -> list[str]:
     return sorted(found)
 
 
+SHADOW_PREFIX = "kimi-shadow-"
+
+
+def sweep_orphans(parent: Path) -> list[Path]:
+    """Remove shadows left by kimi-lsp processes that died without cleaning up (SIGKILL, power loss).
+
+    In ``/dev/shm`` such leftovers hold memory until reboot. A shadow is an orphan when the pid in its
+    name is no longer running; shadows of live processes (other jobs, other servers) are left alone.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(SHADOW_PREFIX) or not entry.is_dir() or entry.is_symlink():
+            continue
+        pid_text = name[len(SHADOW_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
 class Shadow:
     """A temporary copy of a workspace. Use as a context manager or call :meth:`cleanup`."""
 
@@ -189,7 +225,9 @@ class Shadow:
             raise KimiError(f"workspace root {root} is not a folder")
         listing = list(files) if files is not None else (_git_files(source) or _walk_files(source))
         parent = base_dir if base_dir is not None else _default_base(source, listing)
-        tmp = Path(os.path.realpath(tempfile.mkdtemp(prefix="kimi-shadow-", dir=parent)))
+        sweep_orphans(Path(parent) if parent is not None else Path(tempfile.gettempdir()))
+        # The owner's pid is in the name so a later run can tell an orphan (its process died) from a live one.
+        tmp = Path(os.path.realpath(tempfile.mkdtemp(prefix=f"{SHADOW_PREFIX}{os.getpid()}-", dir=parent)))
         try:
             snapshot = _copy_tree(source, tmp, listing)
             linked = _link_heavy(source, tmp)

@@ -168,3 +168,30 @@ def test_apply_to_refuses_to_overwrite_the_users_edit(repo: Path) -> None:
 def test_explicit_file_list_is_copied(repo: Path) -> None:
     with Shadow.create(repo, files=["README.md", "../outside.txt", ".env"]) as shadow:
         assert shadow.snapshot_paths() == ["README.md"]
+
+
+def test_shadows_orphaned_by_dead_processes_are_swept_live_ones_kept(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from kimi_lsp.agent.shadow import SHADOW_PREFIX
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(finished.stdout)
+    base = tmp_path / "shm"
+    base.mkdir()
+    orphan = base / f"{SHADOW_PREFIX}{dead_pid}-abc"
+    (orphan / "pkg").mkdir(parents=True)
+    (orphan / "pkg" / "x.py").write_text("x = 1\n", encoding="utf-8")
+    live = base / f"{SHADOW_PREFIX}{os.getpid()}-def"
+    live.mkdir()
+    unrelated = base / "someone-elses-folder"
+    unrelated.mkdir()
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "a.py").write_text("a = 1\n", encoding="utf-8")
+
+    with Shadow.create(project, base_dir=base) as shadow:
+        assert shadow.root.name.startswith(f"{SHADOW_PREFIX}{os.getpid()}-")
+        assert not orphan.exists()
+        assert live.exists() and unrelated.exists()
