@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kimi_lsp.agent import prompts
-from kimi_lsp.agent.loop import AgentLoop, ChatModel, LoopLimits, StepEvent
+from kimi_lsp.agent.loop import CONTEXT_WINDOW, AgentLoop, ChatModel, LoopLimits, StepEvent
 from kimi_lsp.agent.sandbox import run_command, test_env
 from kimi_lsp.agent.shadow import FileChange, Shadow
 from kimi_lsp.agent.tools import Toolbox
@@ -29,6 +29,7 @@ from kimi_lsp.settings import Settings
 JobKind = Literal["fix_tests", "fix", "refactor"]
 Status = Literal["fixed", "not_fixed", "unverified", "no_change", "cancelled", "error"]
 TEST_OUTPUT_FOR_MODEL = 12_000
+FIRST_REQUEST_ROOM = 32_768
 VERIFY_ROUNDS = 2  # times the model hears "the tests still fail" after saying it is done
 
 
@@ -312,7 +313,8 @@ def _build_context(
             root=root,
             target=request.target,
             target_line=request.target_line,
-            budget=settings.context_budget,
+            # The first request must leave room for the instructions, the tools, the answer and some work.
+            budget=min(settings.context_budget, CONTEXT_WINDOW - settings.max_tokens - FIRST_REQUEST_ROOM),
             diagnostics=request.diagnostics,
             test_output=before.output if failing and before is not None else None,
             task=request.instruction,

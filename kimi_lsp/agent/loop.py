@@ -23,6 +23,7 @@ STUB_TEMPLATE = (
     "[earlier output of {tool} removed to keep the conversation inside the context window; "
     "call the tool again if you need it]"
 )
+REASONING_STUB = "[earlier reasoning omitted to keep the conversation inside the context window]"
 CHARS_PER_TOKEN = 4.0
 
 
@@ -294,27 +295,28 @@ class AgentLoop:
         return text
 
     def compact(self) -> None:
-        """Replace old bulky tool outputs by short stubs, in one batch, oldest first.
+        """Shorten old bulky history in one batch, oldest first: tool outputs, then old reasoning.
 
         Stubbing down to ``compact_target`` of the usable window (not just under the limit) is what keeps
         the rewrite rare: the next one is needed only after the history grows by the same amount again.
+        Recent messages are kept whole unless nothing else brings the request under the window.
         """
         usable = self.limits.window - self.limits.output_reserve - self.limits.margin
         target = int(usable * self.limits.compact_target)
         projected = self.projected_tokens()
-        protected_from = max(1, len(self.history) - self.limits.keep_recent_messages)
+        protected_from = max(2, len(self.history) - self.limits.keep_recent_messages)
         changed = False
-        for i in range(1, protected_from):
-            if projected <= target:
-                break
-            message = self.history[i]
-            if message.role != "tool" or len(message.content or "") < 400:
-                continue
-            stub = STUB_TEMPLATE.format(tool=message.name or "the tool")
-            saved = int((len(message.content or "") - len(stub)) / CHARS_PER_TOKEN)
-            self.history[i] = Message("tool", stub, tool_call_id=message.tool_call_id, name=message.name)
-            projected -= saved
-            changed = True
+        for end, goal in ((protected_from, target), (max(2, len(self.history) - 2), usable)):
+            for kind in ("tool", "reasoning"):
+                for i in range(2, end):  # never the system prompt (0) or the task (1)
+                    if projected <= goal:
+                        break
+                    shorter = _shortened(self.history[i], kind)
+                    if shorter is None:
+                        continue
+                    projected -= estimate_tokens([self.history[i]]) - estimate_tokens([shorter])
+                    self.history[i] = shorter
+                    changed = True
         if not changed:
             return
         self.rewrites += 1
@@ -322,3 +324,21 @@ class AgentLoop:
         self._last_prompt_tokens = max(0, projected - estimate_tokens(self.history[self._messages_at_last_usage :]))
         self._emit("compacted")
         self._record("compacted", {"step": self.steps, "projected_tokens": projected})
+
+
+def _shortened(message: Message, kind: str) -> Message | None:
+    """``message`` with its bulky part replaced by a stub, or None when there is nothing worth cutting."""
+    if kind == "tool" and message.role == "tool" and len(message.content or "") >= 400:
+        stub = STUB_TEMPLATE.format(tool=message.name or "the tool")
+        return Message("tool", stub, tool_call_id=message.tool_call_id, name=message.name)
+    if kind == "reasoning" and message.role == "assistant" and len(message.reasoning_content or "") >= 400:
+        # The field stays (the API requires it on tool-call turns); only its text goes.
+        return Message(
+            "assistant",
+            message.content,
+            REASONING_STUB,
+            message.tool_calls,
+            message.tool_call_id,
+            message.name,
+        )
+    return None

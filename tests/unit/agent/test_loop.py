@@ -128,3 +128,33 @@ def _count_rewrites(histories: list[list[dict[str, Any]]]) -> int:
         if json.dumps(prefix, sort_keys=True) != json.dumps(before, sort_keys=True):
             count += 1
     return count
+
+
+async def test_long_reasoning_is_compacted_too_and_no_request_exceeds_the_window(tmp_path: Path) -> None:
+    """Small tool outputs but long thinking: old reasoning gets stubbed (the field kept), the window holds."""
+    root = workspace(tmp_path, files=2, lines=3)
+    turns = 60
+
+    def responder(body: dict[str, Any]) -> Turn:
+        done = sum(1 for m in body["messages"] if m["role"] == "assistant")
+        if done >= turns:
+            return Turn(reasoning="enough", content="done thinking")
+        return Turn(reasoning=f"thought {done} " + "x" * 20_000, tool_calls=[ScriptedCall("Glob", {"pattern": "*.py"})])
+
+    window = 120_000
+    with StandIn(responder=responder) as stand_in:
+        async with ModelClient(stand_in.settings()) as client:
+            loop = AgentLoop(
+                client,
+                Toolbox(root, test_command=None),
+                "system",
+                limits=LoopLimits(max_steps=100, window=window, output_reserve=8_000, margin=4_000),
+            )
+            result = await loop.run("think a lot")
+        requests = stand_in.chat_requests
+        assert not stand_in.violations  # every assistant tool-call turn still carries reasoning_content
+    assert result.stop_reason == "done"
+    assert max(len(r.body) / 4 for r in requests) < window - 8_000
+    assert 1 <= result.rewrites <= 0.1 * len(requests)
+    stubbed = [m for m in result.history if m.reasoning_content and "omitted" in m.reasoning_content]
+    assert stubbed
