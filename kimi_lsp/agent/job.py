@@ -6,10 +6,12 @@ The CLI (`kimi-lsp fix`) and the language server both call ``run_job``; neither 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -177,11 +179,12 @@ async def run_job(
     transcript_dir: Path | None = None,
     index: WorkspaceIndex | None = None,
     estimator: TokenEstimator | None = None,
+    index_guard: Callable[[], AbstractContextManager[None]] | None = None,
 ) -> JobResult:
     """Run one job to its verified result. Cancelling the task stops the model stream and the tests at once.
 
     ``index`` and ``estimator`` are the server's warm workspace index and learned token ratio; the CLI
-    passes neither and gets fresh ones.
+    passes neither and gets fresh ones. ``index_guard`` is held while the index is read off the loop.
     """
     log = on_log or (lambda _text: None)
     root = request.root.resolve()
@@ -219,7 +222,10 @@ async def run_job(
                 return result
 
         estimator = estimator or TokenEstimator()
-        context = await asyncio.to_thread(_build_context, request, root, settings, before, index, estimator)
+        guard = index_guard if index is not None and index_guard is not None else contextlib.nullcontext
+        context = await asyncio.to_thread(
+            _guarded, guard, _build_context, request, root, settings, before, index, estimator
+        )
         task = _task_text(request, context, before)
         transcript.write("context", {"tokens": context.tokens, "files": [f.path for f in context.files]})
 
@@ -287,6 +293,11 @@ async def run_job(
         )
         transcript.close()
         await asyncio.shield(asyncio.to_thread(shadow.cleanup))
+
+
+def _guarded(guard: Callable[[], AbstractContextManager[Any]], work: Callable[..., Any], *args: Any) -> Any:
+    with guard():
+        return work(*args)
 
 
 def _path(transcript: Transcript) -> str | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,41 @@ from kimi_lsp.errors import ConfigError
 from kimi_lsp.settings import LoadedSettings, load_settings
 
 
+class IndexGate:
+    """Serializes a folder's index between the event loop (cheap updates) and worker threads (scans, builds).
+
+    While a worker reads the index, updates from editor events are queued instead of applied, so the
+    loop never waits on a scan and a build never sees a dictionary change under it. The last reader
+    out applies the queue, holding the gate, before anyone else can start reading.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._pending: list[Callable[[], None]] = []
+
+    def apply(self, update: Callable[[], None]) -> None:
+        with self._lock:
+            if self._readers:
+                self._pending.append(update)
+                return
+            update()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._lock:
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._readers -= 1
+                if not self._readers:
+                    pending, self._pending = self._pending, []
+                    for update in pending:
+                        update()
+
+
 @dataclass
 class FolderConfig:
     root: Path
@@ -22,6 +59,7 @@ class FolderConfig:
     # Kept warm for the server's lifetime: scanned once off the request path, then updated from events.
     index: WorkspaceIndex = field(init=False)
     estimator: TokenEstimator = field(default_factory=TokenEstimator)
+    gate: IndexGate = field(default_factory=IndexGate)
 
     def __post_init__(self) -> None:
         self.index = WorkspaceIndex(self.root)
@@ -55,6 +93,7 @@ class ConfigStore:
         if previous is not None:  # a settings reload keeps the warm index and what the estimator learned
             config.index = previous.index
             config.estimator = previous.estimator
+            config.gate = previous.gate
         self.folders[root] = config
         self._by_uri.clear()
         return config

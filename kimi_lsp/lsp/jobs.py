@@ -157,6 +157,7 @@ class JobManager:
                     on_log=on_log,
                     index=folder.index if folder is not None and folder.index.scanned else None,
                     estimator=folder.estimator if folder is not None else None,
+                    index_guard=folder.gate.reading if folder is not None else None,
                 )
             finally:
                 closer = getattr(model, "aclose", None)

@@ -133,20 +133,20 @@ class KimiServer(LanguageServer):
         relpath = path.relative_to(config.root).as_posix()
         index = config.index
         if kind == "overlay" and text is not None:
-            index.set_overlay(relpath, text)
+            config.gate.apply(lambda: index.set_overlay(relpath, text))
         elif kind == "close":
-            index.clear_overlay(relpath)
+            config.gate.apply(lambda: index.clear_overlay(relpath))
         elif kind == "deleted":
-            index.remove(relpath)
+            config.gate.apply(lambda: index.remove(relpath))
         elif index.scanned:
-            index.update(relpath)
+            config.gate.apply(lambda: index.update(relpath))
 
     async def warm_indexes(self) -> None:
         """Scan every folder once, in a thread, so the first job does not pay for it."""
         for config in list(self.config.folders.values()):
             if not config.index.scanned:
                 try:
-                    await asyncio.to_thread(config.index.scan)
+                    await asyncio.to_thread(_scan, config)
                 except Exception as exc:  # the job will scan (and report) again; the server stays up
                     self.log(f"indexing {config.root} failed: {exc!r}")
 
@@ -162,6 +162,11 @@ class KimiServer(LanguageServer):
             except ValueError:
                 continue
         return out
+
+
+def _scan(config: FolderConfig) -> None:
+    with config.gate.reading():
+        config.index.scan()
 
 
 def uri_to_path(uri: str | None) -> Path | None:
