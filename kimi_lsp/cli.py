@@ -187,6 +187,10 @@ async def run_fix(request: Any, settings: Settings, *, json_output: bool, apply:
     except KimiError as exc:
         result = JobResult(request.job_id, "error", test_command=settings.test_command)
         error, code = str(exc), exc.exit_code
+    except Exception as exc:  # a crash still answers in the contract's shape, not as a traceback
+        result = JobResult(request.job_id, "error", test_command=settings.test_command)
+        what = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else repr(exc)
+        error, code = f"internal error: {what}", EXIT_USAGE
     applied = False
     if result.status == "fixed" and apply:
         try:

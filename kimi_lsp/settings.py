@@ -175,7 +175,10 @@ def read_workspace_file(root: Path) -> tuple[dict[str, Any], str | None]:
 class SettingsBuilder:
     """Merges the layers; each ``add_*`` call overrides what came before it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, lenient: bool = False) -> None:
+        # Lenient (the language server): a bad value is dropped with a warning and the rest still applies.
+        # Strict (the CLI): a bad value is an error, exit 2.
+        self.lenient = lenient
         self._values: dict[str, Any] = {}
         self.sources: dict[str, str] = {key: "default" for key in SPECS}
         self.warnings: list[str] = []
@@ -183,7 +186,13 @@ class SettingsBuilder:
         self._api_key_source: str | None = None
 
     def _set(self, key: str, value: Any, source: str) -> None:
-        self._values[key] = _coerce(key, value, source)
+        try:
+            self._values[key] = _coerce(key, value, source)
+        except ConfigError as exc:
+            if not self.lenient:
+                raise
+            self.warnings.append(f"{exc}; using {self.sources[key]} value instead")
+            return
         self.sources[key] = source
 
     def add_mapping(self, values: Mapping[str, Any], source: str, *, untrusted: bool = False) -> None:
@@ -210,7 +219,13 @@ class SettingsBuilder:
     def add_workspace(self, root: Path | None) -> None:
         if root is None:
             return
-        values, path = read_workspace_file(root)
+        try:
+            values, path = read_workspace_file(root)
+        except ConfigError as exc:
+            if not self.lenient:
+                raise
+            self.warnings.append(str(exc))
+            return
         if path:
             self.add_mapping(values, path, untrusted=True)
 
@@ -240,9 +255,13 @@ def load_settings(
     editor: Mapping[str, Any] | None = None,
     editor_source: str = "initializationOptions",
     cli: Mapping[str, Any] | None = None,
+    lenient: bool = False,
 ) -> LoadedSettings:
-    """Merge every layer. ``editor`` is the LSP settings object, ``cli`` the flags given (camelCase keys)."""
-    builder = SettingsBuilder()
+    """Merge every layer. ``editor`` is the LSP settings object, ``cli`` the flags given (camelCase keys).
+
+    ``lenient`` drops invalid values with a warning instead of raising (what a long-running server wants).
+    """
+    builder = SettingsBuilder(lenient=lenient)
     builder.add_workspace(root)
     builder.add_env(os.environ if env is None else env)
     if editor:

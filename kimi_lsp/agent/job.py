@@ -207,8 +207,9 @@ async def run_job(
         },
     )
     result = JobResult(request.job_id, "error", test_command=command, transcript=_path(transcript))
-    shadow = await asyncio.to_thread(Shadow.create, root, dict(request.overlays))
+    shadow: Shadow | None = None
     try:
+        shadow = await _make_shadow(root, dict(request.overlays))
         before: TestRun | None = None
         if command:
             log(f"running tests before any change: {command}")
@@ -292,7 +293,24 @@ async def run_job(
             {"status": result.status, "steps": result.steps, "usage": result.usage.to_json()},
         )
         transcript.close()
-        await asyncio.shield(asyncio.to_thread(shadow.cleanup))
+        if shadow is not None:
+            await asyncio.shield(asyncio.to_thread(shadow.cleanup))
+
+
+async def _make_shadow(root: Path, overlays: dict[str, str]) -> Shadow:
+    """Copy the workspace in a thread; if the job is cancelled meanwhile, the copy is removed once made."""
+    creating = asyncio.ensure_future(asyncio.to_thread(Shadow.create, root, overlays))
+    try:
+        return await asyncio.shield(creating)
+    except asyncio.CancelledError:
+        creating.add_done_callback(_discard_shadow)
+        raise
+
+
+def _discard_shadow(done: asyncio.Future[Shadow]) -> None:
+    if done.cancelled() or done.exception() is not None:
+        return
+    asyncio.get_running_loop().run_in_executor(None, done.result().cleanup)
 
 
 def _guarded(guard: Callable[[], AbstractContextManager[Any]], work: Callable[..., Any], *args: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
@@ -32,7 +33,7 @@ class Proposal:
 
     job_id: str
     title: str
-    uris: frozenset[str]
+    paths: frozenset[Path]
     edit: types.WorkspaceEdit | None
 
 
@@ -88,6 +89,7 @@ def code_actions(
     test_command_known: bool,
     proposals: Iterable[Proposal],
     features: ClientFeatures,
+    path: Path | None = None,
 ) -> list[types.CodeAction]:
     """The Kimi actions for this request, most specific first."""
     only = params.context.only
@@ -96,7 +98,7 @@ def code_actions(
     actions: list[types.CodeAction] = []
 
     for proposal in proposals:
-        if uri in proposal.uris and _wants(only, types.CodeActionKind.QuickFix):
+        if path is not None and path in proposal.paths and _wants(only, types.CodeActionKind.QuickFix):
             actions.append(
                 types.CodeAction(
                     title=f"Kimi: Apply {proposal.title}",

@@ -12,7 +12,6 @@ from typing import Any
 
 from kimi_lsp.agent.detect import detect_test_command
 from kimi_lsp.context import TokenEstimator, WorkspaceIndex
-from kimi_lsp.errors import ConfigError
 from kimi_lsp.settings import LoadedSettings, load_settings
 
 
@@ -78,16 +77,13 @@ class ConfigStore:
     folders: dict[Path, FolderConfig] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     _by_uri: dict[str, FolderConfig | None] = field(default_factory=dict)
+    _shown: set[str] = field(default_factory=set)
 
     def load(self, root: Path) -> FolderConfig:
         """(Re)load one folder; called off the code-action path (initialize, configuration changes, saves)."""
         editor = {**self.init_options, **self.client_settings}
-        try:
-            loaded = load_settings(root, env=os.environ, editor=editor, editor_source="editor settings")
-        except ConfigError as exc:
-            self.errors.append(str(exc))
-            loaded = load_settings(None, env=os.environ)
-            loaded.warnings.append(str(exc))
+        # Lenient: one bad value is dropped (and reported) without losing the user's other settings.
+        loaded = load_settings(root, env=os.environ, editor=editor, editor_source="editor settings", lenient=True)
         previous = self.folders.get(root)
         config = FolderConfig(root, loaded, detect_test_command(root))
         if previous is not None:  # a settings reload keeps the warm index and what the estimator learned
@@ -97,6 +93,16 @@ class ConfigStore:
         self.folders[root] = config
         self._by_uri.clear()
         return config
+
+    def unseen_warnings(self) -> list[str]:
+        """Warnings of the folders' settings not yet shown to the user (each is shown once)."""
+        fresh = []
+        for config in self.folders.values():
+            for warning in config.loaded.warnings:
+                if warning not in self._shown:
+                    self._shown.add(warning)
+                    fresh.append(warning)
+        return fresh
 
     def remove(self, root: Path) -> None:
         self.folders.pop(root, None)

@@ -21,7 +21,7 @@ from kimi_lsp.agent.loop import ChatModel, StepEvent
 from kimi_lsp.agent.transcript import state_dir
 from kimi_lsp.errors import KimiError
 from kimi_lsp.lsp.actions import Proposal
-from kimi_lsp.lsp.results import EditCapabilities, OpenDocument, rebase_changes, uris_of
+from kimi_lsp.lsp.results import EditCapabilities, OpenDocument, paths_of, rebase_changes
 from kimi_lsp.settings import Settings
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ class StoredProposal:
     label: str
     verified: bool
     edit: types.WorkspaceEdit | None = None
+    applying: bool = False  # an apply is in flight: a second one (double click, prompt + action) must wait
 
 
 @dataclass
@@ -100,6 +101,7 @@ class JobManager:
                 )
         self.jobs[job.id] = job
         job.task = asyncio.get_running_loop().create_task(self._run(job), name=f"kimi-job-{job.id}")
+        job.task.add_done_callback(lambda _task: _settle(job))
         return job
 
     async def cancel(self, job_id: str | None = None, *, timeout: float = 2.0) -> list[str]:
@@ -124,7 +126,7 @@ class JobManager:
     # --- one job's life -----------------------------------------------------------------------------
 
     async def _run(self, job: ServerJob) -> None:
-        progress = await self._begin_progress(job)
+        progress = False
         self.server.log(f"[{job.id}] started: {job.title} in {job.root}")
 
         def on_event(event: StepEvent) -> None:
@@ -146,6 +148,8 @@ class JobManager:
 
         end_message = "Done"
         try:
+            # Inside the try: a cancel while the client has not yet answered for the token ends the job too.
+            progress = await self._begin_progress(job)
             model = self.model_factory(job.settings)
             try:
                 folder = self.server.config.for_path(job.root)
@@ -163,8 +167,9 @@ class JobManager:
                 closer = getattr(model, "aclose", None)
                 if closer is not None:
                     await asyncio.shield(closer())
-            job.state = "done"
+            # The region stays taken until the result is delivered: a new job must not race the edit.
             end_message = await self._deliver(job, job.result)
+            job.state = "done"
         except asyncio.CancelledError:
             job.state = "cancelled"
             end_message = "Cancelled"
@@ -236,7 +241,7 @@ class JobManager:
     def proposal_actions(self) -> list[Proposal]:
         """Proposals as code-action material, from memory only (the edit was built when it was offered)."""
         return [
-            Proposal(p.job.id, p.job.title, uris_of(p.job.root, p.result.files), p.edit)
+            Proposal(p.job.id, p.job.title, paths_of(p.job.root, p.result.files), p.edit)
             for p in self.proposals.values()
         ]
 
@@ -282,6 +287,15 @@ class JobManager:
         stored = self.proposals.get(job_id)
         if stored is None:
             return False, f"no pending change for job {job_id}"
+        if stored.applying:
+            return False, "this change is already being applied"
+        stored.applying = True
+        try:
+            return await self._apply(job_id, stored)
+        finally:
+            stored.applying = False
+
+    async def _apply(self, job_id: str, stored: StoredProposal) -> tuple[bool, str]:
         rebased = rebase_changes(
             stored.job.root,
             stored.result.files,
@@ -337,6 +351,13 @@ class JobManager:
                     types.ShowDocumentParams(uri=path.as_uri(), take_focus=True)
                 )
         return diff
+
+
+def _settle(job: ServerJob) -> None:
+    """A task cancelled before its first step never ran ``_run``'s handlers: it must not stay running."""
+    if job.state == "running":
+        job.state = "cancelled"
+        job.last = "Cancelled"
 
 
 def _read_disk(path: Path) -> str | None:

@@ -7,6 +7,7 @@ the job's change onto the user's text; when both touched the same lines, nothing
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from lsprotocol import types
 from kimi_lsp.agent.shadow import FileChange
 from kimi_lsp.lsp.edits import FileEdit, build_workspace_edit, normalize_newlines
 from kimi_lsp.lsp.merge import merge3
+from kimi_lsp.lsp.uris import uri_to_path
 
 
 @dataclass(frozen=True)
@@ -69,12 +71,14 @@ def rebase_changes(
     result = Rebased(edit=None)
     edits: list[FileEdit] = []
     versions: dict[str, int | None] = {}
+    # Match open documents by path: the client's own URI spelling is what the edit must use.
+    by_path = {path: uri for uri in open_documents if (path := uri_to_path(uri)) is not None}
     for change in changes:
         if change.binary:
             result.conflicts.append(f"{change.path} (binary file: apply it from the diff)")
             continue
-        path = root / change.path
-        uri = path.as_uri()
+        path = Path(os.path.normpath(root / change.path))
+        uri = by_path.get(path) or path.as_uri()
         document = open_documents.get(uri)
         current = document.text if document is not None else read_disk(path)
         versions[uri] = document.version if document is not None else None
@@ -120,5 +124,5 @@ def mismatched(expected: Mapping[str, str], open_documents: Mapping[str, OpenDoc
     return [uri for uri, text in expected.items() if uri in open_documents and open_documents[uri].text != text]
 
 
-def uris_of(root: Path, changes: Collection[FileChange]) -> frozenset[str]:
-    return frozenset((root / change.path).as_uri() for change in changes)
+def paths_of(root: Path, changes: Collection[FileChange]) -> frozenset[Path]:
+    return frozenset(Path(os.path.normpath(root / change.path)) for change in changes)

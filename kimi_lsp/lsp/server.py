@@ -10,10 +10,10 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -24,13 +24,14 @@ from kimi_lsp import __version__
 from kimi_lsp.agent.job import JobRequest
 from kimi_lsp.agent.loop import ChatModel
 from kimi_lsp.agent.transcript import new_job_id
-from kimi_lsp.context import Diagnostic
+from kimi_lsp.context import Diagnostic, is_secret_path
 from kimi_lsp.errors import KimiError
 from kimi_lsp.lsp import actions
 from kimi_lsp.lsp.config import ConfigStore, FolderConfig
 from kimi_lsp.lsp.jobs import JobManager, Region, ServerJob
 from kimi_lsp.lsp.results import OpenDocument, mismatched
 from kimi_lsp.lsp.testwatch import TestWatcher
+from kimi_lsp.lsp.uris import uri_to_path
 from kimi_lsp.settings import Settings
 
 log = logging.getLogger("kimi_lsp")
@@ -112,17 +113,24 @@ class KimiServer(LanguageServer):
         return {uri: OpenDocument(doc.source, doc.version) for uri, doc in self.workspace.text_documents.items()}
 
     def folder_for(self, uri: str | None) -> FolderConfig:
-        path = uri_to_path(uri) if uri else None
+        """The workspace folder a job on ``uri`` runs in; a clear error when there is none to pick."""
+        if uri is not None and uri_to_path(uri) is None:
+            raise KimiError(f"{uri} is not a file on disk: save it inside a workspace folder first")
+        path = uri_to_path(uri)
         if path is not None:
             config = self.config.for_path(path)
             if config is not None:
                 return config
-        if len(self.config.folders) == 1 and path is None:
+            # A file outside every workspace folder: its repository, never a guess like the home folder.
+            repository = _repository_of(path)
+            if repository is None:
+                raise KimiError(f"{path} is outside every workspace folder and every git repository")
+            return self.config.load(repository)
+        if len(self.config.folders) == 1:
             return next(iter(self.config.folders.values()))
-        if path is not None:
-            # A file outside every workspace folder: its own folder becomes the root.
-            return self.config.load(path.parent if path.suffix else path)
-        raise KimiError("no workspace folder is open")
+        if not self.config.folders:
+            raise KimiError("no workspace folder is open")
+        raise KimiError("several workspace folders are open: say which file the job is about ('uri')")
 
     def index_event(self, uri: str, kind: str, text: str | None = None) -> None:
         """Keep the folder's warm index current: overlay unsaved text, re-stat saved or changed files."""
@@ -151,31 +159,35 @@ class KimiServer(LanguageServer):
                     self.log(f"indexing {config.root} failed: {exc!r}")
 
     def overlays(self, root: Path) -> dict[str, str]:
-        """Open documents under ``root``, keyed by workspace-relative path: the unsaved state wins over disk."""
+        """Open documents under ``root``, keyed by workspace-relative path: the unsaved state wins over disk.
+
+        Secret files (an open ``.env``) are left out: they never reach the shadow, let alone a prompt.
+        """
         out: dict[str, str] = {}
         for uri, doc in self.workspace.text_documents.items():
             path = uri_to_path(uri)
             if path is None:
                 continue
             try:
-                out[path.relative_to(root).as_posix()] = doc.source
+                relpath = path.relative_to(root).as_posix()
             except ValueError:
                 continue
+            if relpath in ("", ".") or relpath.startswith("../") or is_secret_path(relpath):
+                continue
+            out[relpath] = doc.source
         return out
+
+
+def _repository_of(path: Path) -> Path | None:
+    for folder in path.parents:
+        if (folder / ".git").exists():
+            return folder
+    return None
 
 
 def _scan(config: FolderConfig) -> None:
     with config.gate.reading():
         config.index.scan()
-
-
-def uri_to_path(uri: str | None) -> Path | None:
-    if not uri:
-        return None
-    parsed = urlparse(uri)
-    if parsed.scheme != "file":
-        return None
-    return Path(unquote(parsed.path))
 
 
 def _arg(args: tuple[Any, ...], command: str) -> dict[str, Any]:
@@ -249,9 +261,7 @@ def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model
     async def initialized(ls: KimiServer, params: types.InitializedParams) -> None:
         for message in ls.config.errors:
             ls.show(types.MessageType.Error, f"Kimi: {message}")
-        for config in ls.config.folders.values():
-            for warning in config.loaded.warnings:
-                ls.show(types.MessageType.Warning, f"Kimi: {warning}")
+        show_settings_warnings(ls)
         await refresh_configuration(ls)
         await watch_files(ls)
         ls.background(ls.warm_indexes())
@@ -313,11 +323,13 @@ def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, code_action_options)
     def code_action(ls: KimiServer, params: types.CodeActionParams) -> list[types.CodeAction]:
         config = ls.config.for_uri(params.text_document.uri, uri_to_path)
+        proposals = ls.jobs.proposal_actions()
         return actions.code_actions(
             params,
             test_command_known=bool(config and config.test_command),
-            proposals=ls.jobs.proposal_actions(),
+            proposals=proposals,
             features=ls.features,
+            path=uri_to_path(params.text_document.uri) if proposals else None,
         )
 
     @server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
@@ -411,9 +423,15 @@ async def watch_files(ls: KimiServer) -> None:
         ls.log(f"file watching not available: {exc!r}")
 
 
+def show_settings_warnings(ls: KimiServer) -> None:
+    for warning in ls.config.unseen_warnings():
+        ls.show(types.MessageType.Warning, f"Kimi: {warning}")
+
+
 def reload_all(ls: KimiServer) -> None:
     for root in list(ls.config.folders):
         ls.config.load(root)
+    show_settings_warnings(ls)
 
 
 async def refresh_configuration(ls: KimiServer) -> None:
@@ -561,6 +579,13 @@ def serve(tcp: str | None = None) -> int:
         host, _, port = tcp.rpartition(":")
         if not port.isdigit():
             raise KimiError(f"--tcp {tcp}: expected HOST:PORT")
+        if host not in ("", "127.0.0.1", "localhost", "::1"):
+            # Whoever connects can choose the endpoint (and so receive the key) and the test command.
+            print(
+                f"kimi-lsp: warning: listening on {host}: anyone who can reach it can run your test command "
+                "and direct your API key to any endpoint; prefer 127.0.0.1",
+                file=sys.stderr,
+            )
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
         server.start_io()

@@ -16,7 +16,7 @@ from lsprotocol import types
 from pytest_lsp import client_capabilities
 
 from kimi_lsp.testing import Fault, ScriptedCall, StandIn, Turn
-from tests.e2e.editor import NVIM, VSCODE, Editor, start_editor
+from tests.e2e.editor import NVIM, VSCODE, Buffer, Editor, start_editor
 
 BUGGY = 'def area(width, height):\n    """Area of a rectangle."""\n    return width + height\n'
 FIXED_LINE_OLD = "    return width + height\n"
@@ -603,3 +603,124 @@ async def test_server_killed_or_orphaned_still_kills_tests_and_removes_the_shado
     assert not _alive(hung)
     assert not list((tmp_path / "state" / "tmp").iterdir())
     await editor.client.stop()
+
+
+async def test_cancel_before_the_client_grants_a_progress_token_still_ends_the_job(
+    tmp_path: Path, project: Path, stand_in: StandIn
+) -> None:
+    editor = await editor_for(tmp_path, project, stand_in)
+    granted = asyncio.Event()
+    asked = asyncio.Event()
+
+    async def slow_create(ls: Any, params: types.WorkDoneProgressCreateParams) -> None:
+        asked.set()
+        editor.client.progress_reports.setdefault(params.token, [])
+        await granted.wait()  # an editor slow to answer, while the user already cancels
+
+    features = editor.client.protocol.fm._features
+    features.pop(types.WINDOW_WORK_DONE_PROGRESS_CREATE, None)
+    editor.client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)(slow_create)
+    try:
+        uri = editor.open("shapes.py")
+        started = await editor.command("kimi.fixTests", {"uri": uri})
+        await asyncio.wait_for(asked.wait(), 10)
+        assert (await editor.command("kimi.cancel", {"jobId": started["jobId"]}))["cancelled"] == [started["jobId"]]
+        granted.set()
+        status = await editor.command("kimi.status", {})
+        assert [j["state"] for j in status["jobs"]] == ["cancelled"]
+        stand_in.push(*fix_turns())
+        again = await editor.command("kimi.fixTests", {"uri": uri})  # the region is free again
+        end = await editor.wait_end(f"kimi-{again['jobId']}")
+        assert end.message is not None and end.message.startswith("Applied"), end.message
+    finally:
+        granted.set()
+        await editor.client.shutdown_session()
+
+
+async def test_an_open_secret_file_neither_breaks_the_job_nor_reaches_the_model(
+    tmp_path: Path, project: Path, stand_in: StandIn
+) -> None:
+    (project / ".env").write_text("API_TOKEN=on-disk-secret\n", encoding="utf-8")
+    stand_in.push(*fix_turns())
+    editor = await editor_for(tmp_path, project, stand_in)
+    try:
+        env_uri = editor.open(".env")
+        editor.type_text(env_uri, "API_TOKEN=unsaved-secret\n")
+        uri = editor.open("shapes.py")
+        started = await editor.command("kimi.fixTests", {"uri": uri})
+        end = await editor.wait_end(f"kimi-{started['jobId']}")
+        assert end.message is not None and end.message.startswith("Applied"), end.message
+        sent = b"".join(r.body for r in stand_in.chat_requests)
+        assert b"unsaved-secret" not in sent and b"on-disk-secret" not in sent
+    finally:
+        await editor.client.shutdown_session()
+
+
+async def test_a_buffer_named_the_way_neovim_spells_uris_gets_the_rebased_edit(tmp_path: Path) -> None:
+    """Neovim leaves '+' unescaped in file URIs; the open buffer must still be found (not the disk text)."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    disk = "a = 1\nb = 2\nc = 3\n"
+    unsaved = "# unsaved line one\n# unsaved line two\n" + disk
+    (root / "my+mod.py").write_text(disk, encoding="utf-8")
+    nvim_uri = "file://" + str(root / "my+mod.py")
+    assert nvim_uri != (root / "my+mod.py").as_uri()
+    edit = {"old": "c = 3\n", "new": "c = 30\n"}
+    turns = [
+        Turn(reasoning="edit", tool_calls=[ScriptedCall("StrReplaceFile", {"path": "my+mod.py", "edit": edit})]),
+        Turn(reasoning="done", content="changed c"),
+    ]
+    with StandIn(turns) as stand_in:
+        editor = await start_editor(
+            root,
+            tmp_path / "state",
+            options={"baseUrl": stand_in.url, "testCommand": f"{sys.executable} -c pass", "maxSteps": 5},
+        )
+        try:
+            editor.buffers[nvim_uri] = Buffer(unsaved, 1)
+            editor.client.text_document_did_open(
+                types.DidOpenTextDocumentParams(types.TextDocumentItem(nvim_uri, "python", 1, unsaved))
+            )
+            started = await editor.command(
+                "kimi.fix", {"uri": nvim_uri, "range": _range(4), "diagnostics": [_diag(4, "c should be 30")]}
+            )
+            end = await editor.wait_end(f"kimi-{started['jobId']}")
+            assert end.message is not None and end.message.startswith("Applied"), end.message
+            assert editor.buffers[nvim_uri].text == unsaved.replace("c = 3\n", "c = 30\n")
+            assert (root / "my+mod.py").read_text(encoding="utf-8") == disk
+        finally:
+            await editor.client.shutdown_session()
+
+
+async def test_two_applies_of_one_proposal_send_the_edit_once(tmp_path: Path, project: Path, stand_in: StandIn) -> None:
+    stand_in.push(*fix_turns())
+    editor = await editor_for(tmp_path, project, stand_in, applyMode="preview")
+    try:
+        started = await editor.command("kimi.fixTests", {"uri": editor.uri("shapes.py")})  # shapes.py is not open
+        await editor.wait_end(f"kimi-{started['jobId']}")
+        first, second = await asyncio.gather(
+            editor.command("kimi.apply", {"jobId": started["jobId"]}),
+            editor.command("kimi.apply", {"jobId": started["jobId"]}),
+        )
+        assert sorted([first["applied"], second["applied"]]) == [False, True]
+        assert len(editor.applied_edits) == 1
+    finally:
+        await editor.client.shutdown_session()
+
+
+async def test_files_outside_every_folder_and_unsaved_buffers_get_clear_refusals(
+    tmp_path: Path, project: Path, stand_in: StandIn
+) -> None:
+    stray = tmp_path / "elsewhere" / "notes.py"
+    stray.parent.mkdir()
+    stray.write_text("x = 1\n", encoding="utf-8")
+    editor = await editor_for(tmp_path, project, stand_in)
+    try:
+        with pytest.raises(Exception, match="outside every workspace folder"):
+            await editor.command("kimi.fixTests", {"uri": stray.as_uri()})
+        with pytest.raises(Exception, match="not a file on disk"):
+            await editor.command("kimi.fixTests", {"uri": "untitled:Untitled-1"})
+        status = await editor.command("kimi.status", {})
+        assert list(status["folders"]) == [str(project)]
+    finally:
+        await editor.client.shutdown_session()

@@ -135,3 +135,15 @@ def test_editor_blanks_do_not_hide_the_workspace_test_command(tmp_path: Path) ->
     for blank in (None, "", "  "):
         loaded = load_settings(tmp_path, env={}, editor={"testCommand": blank})
         assert loaded.settings.test_command == "pytest -q"
+
+
+def test_lenient_loading_drops_only_the_bad_value_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / ".kimi-lsp.toml").write_text("testCommand = 'pytest -x'\nmaxSteps = 12\n", encoding="utf-8")
+    editor = {"applyMode": "preview", "temperature": "1,0", "maxSteps": 0}
+    loaded = load_settings(tmp_path, env={}, editor=editor, lenient=True)
+    s = loaded.settings
+    assert s.apply_mode == "preview" and s.test_command == "pytest -x" and s.max_steps == 12 and s.temperature == 1.0
+    assert any("temperature='1,0'" in w for w in loaded.warnings)
+    assert any("maxSteps=0" in w and ".kimi-lsp.toml" in w for w in loaded.warnings)  # says what applies instead
+    with pytest.raises(ConfigError):
+        load_settings(tmp_path, env={}, editor=editor)  # the CLI stays strict

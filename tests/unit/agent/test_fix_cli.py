@@ -290,3 +290,13 @@ def test_a_model_that_never_gets_there_is_reported_not_fixed(tmp_path: Path, pro
     assert json.loads(done.stdout)["status"] == "not_fixed"
     assert requests == 4  # the first answer plus two rounds of "still fails", then it stops
     assert (project / "shapes.py").read_text(encoding="utf-8") == BUGGY
+
+
+def test_an_unexpected_failure_still_answers_in_json_with_status_error(tmp_path: Path, project: Path) -> None:
+    with StandIn(fix_turns()) as stand_in:
+        env = cli_env(tmp_path, stand_in, KIMI_SHADOW_DIR=str(tmp_path / "does-not-exist"))
+        done = run_cli(["fix", "--test", TEST_COMMAND, "--json"], env, project)
+    assert done.returncode == 2, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "error" and "does-not-exist" in result["error"]
+    assert "Traceback" not in done.stderr
