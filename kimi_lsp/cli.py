@@ -168,7 +168,7 @@ async def _fix(args: argparse.Namespace) -> int:
 
 async def run_fix(request: Any, settings: Settings, *, json_output: bool, apply: bool, client: Any) -> int:
     """Run a fix job and report it the CLI way; shared by `fix` and `demo`."""
-    from kimi_lsp.agent.job import JobResult, apply_changes, run_job
+    from kimi_lsp.agent.job import apply_changes, run_job
 
     def progress(event: Any) -> None:
         print(f"kimi-lsp: {event.describe()}", file=sys.stderr, flush=True)
@@ -181,14 +181,14 @@ async def run_fix(request: Any, settings: Settings, *, json_output: bool, apply:
     try:
         async with client:
             result = await run_job(request, settings, client, on_event=progress, on_log=log)
-    except asyncio.CancelledError:
-        result = JobResult(request.job_id, "cancelled", test_command=settings.test_command)
+    except asyncio.CancelledError as exc:
+        result = _partial(exc, request, settings, "cancelled")
         error, code = "interrupted", EXIT_INTERRUPTED
     except KimiError as exc:
-        result = JobResult(request.job_id, "error", test_command=settings.test_command)
+        result = _partial(exc, request, settings, "error")
         error, code = str(exc), exc.exit_code
     except Exception as exc:  # a crash still answers in the contract's shape, not as a traceback
-        result = JobResult(request.job_id, "error", test_command=settings.test_command)
+        result = _partial(exc, request, settings, "error")
         what = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else repr(exc)
         error, code = f"internal error: {what}", EXIT_USAGE
     applied = False
@@ -220,6 +220,17 @@ async def run_fix(request: Any, settings: Settings, *, json_output: bool, apply:
     if error and not json_output:
         print(f"kimi-lsp: {error}", file=sys.stderr)
     return code
+
+
+def _partial(exc: BaseException, request: Any, settings: Settings, status: str) -> Any:
+    """What the job got to before it failed (steps, tokens, tests, transcript), marked with ``status``."""
+    from kimi_lsp.agent.job import JobResult
+
+    result = getattr(exc, "partial_result", None)
+    if not isinstance(result, JobResult):
+        result = JobResult(request.job_id, "error", test_command=settings.test_command)
+    result.status = status  # type: ignore[assignment]
+    return result
 
 
 def _context(args: argparse.Namespace) -> int:

@@ -208,6 +208,7 @@ async def run_job(
     )
     result = JobResult(request.job_id, "error", test_command=command, transcript=_path(transcript))
     shadow: Shadow | None = None
+    loop: AgentLoop | None = None
     try:
         shadow = await _make_shadow(root, dict(request.overlays))
         before: TestRun | None = None
@@ -287,6 +288,13 @@ async def run_job(
             rounds += 1
             log(f"the full test command still fails; the model continues (round {rounds} of {VERIFY_ROUNDS})")
             outcome = await loop.resume(prompts.still_failing(after.for_model()))
+    except BaseException as exc:
+        # A failed or cancelled job still spent tokens and steps: callers report them (``exc.partial_result``).
+        if loop is not None:
+            result.steps, result.usage, result.requests = loop.steps, loop.usage, loop.requests
+        with contextlib.suppress(AttributeError):
+            exc.partial_result = result  # type: ignore[attr-defined]
+        raise
     finally:
         transcript.write(
             "result",

@@ -300,3 +300,16 @@ def test_an_unexpected_failure_still_answers_in_json_with_status_error(tmp_path:
     result = json.loads(done.stdout)
     assert result["status"] == "error" and "does-not-exist" in result["error"]
     assert "Traceback" not in done.stderr
+
+
+def test_a_job_failing_midway_still_reports_what_it_spent(tmp_path: Path, project: Path) -> None:
+    turns = [fix_turns()[0], Turn(fault=Fault.quota())]
+    with StandIn(turns) as stand_in:
+        done = run_cli(["fix", "--test", TEST_COMMAND, "--json"], cli_env(tmp_path, stand_in), project)
+    assert done.returncode == 3, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "error"
+    assert "quota" in result["error"].lower() or "balance" in result["error"].lower()
+    assert result["steps"] == 2 and result["usage"]["prompt_tokens"] > 0
+    assert result["tests"]["before"]["failed"] == 1
+    assert Path(result["transcript"]).is_file()
