@@ -25,6 +25,10 @@ STUB_TEMPLATE = (
 )
 REASONING_STUB = "[earlier reasoning omitted to keep the conversation inside the context window]"
 CHARS_PER_TOKEN = 4.0
+CUT_OFF_NOTE = (
+    "Your last answer was cut off at the output limit before it finished. Continue from where you were, "
+    "thinking more briefly; call a tool or give your final summary."
+)
 
 
 class ToolRunner(Protocol):
@@ -199,6 +203,10 @@ class AgentLoop:
             self.steps += 1
             completion = await self.query()
             calls = completion.message.tool_calls
+            if not calls and completion.finish_reason == "length":
+                # Cut off at max_tokens mid-thought: that is not an answer. Say so and let it go on.
+                self.history.append(Message.user(CUT_OFF_NOTE))
+                continue
             if not calls:
                 summary = (completion.message.content or "").strip()
                 stop_reason = "done"

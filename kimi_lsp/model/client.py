@@ -197,12 +197,18 @@ class ModelClient:
                     raise await self._failure(response)
                 if "text/event-stream" not in response.headers.get("content-type", ""):
                     await response.aread()  # a server that ignored ``stream``: one plain completion
-                    assembler.feed(_json_object(response.content))
+                    answer = _json_object(response.content)
+                    self._raise_if_error(answer)
+                    assembler.feed(answer)
+                    self._require_answer(assembler)
                     return
                 async for event in EventSource(response).aiter_sse():
                     data = event.data.strip()
                     if data == "[DONE]":
+                        self._require_answer(assembler)
                         return
+                    if event.event == "error":
+                        self._raise_if_error({"error": _json_or_text(data)})
                     if data:
                         self._feed(assembler, data)
         except httpx.TimeoutException as exc:
@@ -213,11 +219,50 @@ class ModelClient:
 
     def _feed(self, assembler: StreamAssembler, data: str) -> None:
         chunk = _json_object(data.encode())
-        error = chunk.get("error")
-        if isinstance(error, dict):
-            # An error reported inside the stream (after the 200): the engine gave up mid-answer.
-            raise _Retry(f"the stream reported an error: {self._redact(str(error.get('message', error)))}")
+        self._raise_if_error(chunk)
         assembler.feed(chunk)
+
+    def _raise_if_error(self, chunk: dict[str, Any]) -> None:
+        """An error sent with a 200 (inside the stream or as the body): raise it as what it is.
+
+        Overload and rate errors are worth retrying; a request the API cannot serve (too long, invalid)
+        or an exhausted quota is not, and retrying it would only repeat the failure.
+        """
+        error = chunk.get("error")
+        if error is None and chunk.get("object") == "error":
+            error = chunk
+        if error is None:
+            return
+        if isinstance(error, dict):
+            message = str(error.get("message") or error)
+            kind = str(error.get("type") or error.get("code") or "")
+        else:
+            message, kind = str(error), ""
+        message = self._redact(message)
+        shown = f"{kind}: {message}" if kind else message
+        lowered = f"{kind} {message}".lower()
+        if kind in QUOTA_ERROR_TYPES or "quota" in kind or "insufficient balance" in lowered:
+            raise ModelQuotaExceeded(
+                f"the account balance or quota is exhausted ({shown}); "
+                "top up or raise the quota, retrying will not help",
+                error_type=kind,
+            )
+        if any(word in lowered for word in ("invalid_request", "context_length", "too long", "maximum context")):
+            raise ModelBadRequest(f"the model API rejected the request mid-answer ({shown})", error_type=kind)
+        raise _Retry(f"the stream reported an error: {shown}")
+
+    @staticmethod
+    def _require_answer(assembler: StreamAssembler) -> None:
+        # A stream that "finished" with nothing in it (no text, no tool call, no finish reason) is a
+        # failed answer, not a model that chose to say nothing: the loop would take it as "done".
+        message = assembler.message()
+        if (
+            not message.content
+            and not message.tool_calls
+            and not message.reasoning_content
+            and not assembler.finish_reason
+        ):
+            raise _Retry("the API sent an empty answer")
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -321,6 +366,14 @@ def _json_object(data: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _Retry("the API sent JSON that is not an object")
     return value
+
+
+def _json_or_text(data: str) -> Any:
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError:
+        return data
+    return value.get("error", value) if isinstance(value, dict) else value
 
 
 def _api_error(response: httpx.Response) -> tuple[str, str]:

@@ -158,3 +158,19 @@ async def test_long_reasoning_is_compacted_too_and_no_request_exceeds_the_window
     assert 1 <= result.rewrites <= 0.1 * len(requests)
     stubbed = [m for m in result.history if m.reasoning_content and "omitted" in m.reasoning_content]
     assert stubbed
+
+
+async def test_an_answer_cut_off_at_max_tokens_is_not_taken_as_done(tmp_path: Path) -> None:
+    root = workspace(tmp_path, files=1, lines=3)
+    cut = [
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "reasoning_content": "thinking " * 50}}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]},
+    ]
+    turns = [Turn(chunks=cut), Turn(reasoning="shorter", content="the real summary")]
+    with StandIn(turns) as stand_in:
+        async with ModelClient(stand_in.settings()) as client:
+            result = await AgentLoop(client, Toolbox(root, test_command=None), "system").run("task")
+        second = stand_in.chat_requests[1].json["messages"]
+        assert not stand_in.violations
+    assert result.stop_reason == "done" and result.summary == "the real summary" and result.steps == 2
+    assert second[-1]["role"] == "user" and "cut off" in second[-1]["content"]
