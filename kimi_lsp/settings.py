@@ -11,7 +11,6 @@ the user's code or API key.
 from __future__ import annotations
 
 import dataclasses
-import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -263,7 +262,11 @@ def load_settings(
     """
     builder = SettingsBuilder(lenient=lenient)
     builder.add_workspace(root)
-    builder.add_env(os.environ if env is None else env)
+    if env is None:
+        from kimi_lsp.keyguard import environment  # the key may live outside os.environ (see keyguard)
+
+        env = environment()
+    builder.add_env(env)
     if editor:
         if not isinstance(editor, Mapping):
             raise ConfigError(f"{editor_source}: settings must be an object, got {type(editor).__name__}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -83,7 +82,7 @@ class ConfigStore:
         """(Re)load one folder; called off the code-action path (initialize, configuration changes, saves)."""
         editor = {**self.init_options, **self.client_settings}
         # Lenient: one bad value is dropped (and reported) without losing the user's other settings.
-        loaded = load_settings(root, env=os.environ, editor=editor, editor_source="editor settings", lenient=True)
+        loaded = load_settings(root, editor=editor, editor_source="editor settings", lenient=True)
         previous = self.folders.get(root)
         config = FolderConfig(root, loaded, detect_test_command(root))
         if previous is not None:  # a settings reload keeps the warm index and what the estimator learned

@@ -313,3 +313,30 @@ def test_a_job_failing_midway_still_reports_what_it_spent(tmp_path: Path, projec
     assert result["steps"] == 2 and result["usage"]["prompt_tokens"] > 0
     assert result["tests"]["before"]["failed"] == 1
     assert Path(result["transcript"]).is_file()
+
+
+def test_tests_cannot_read_the_key_from_kimi_lsps_own_environment(tmp_path: Path, project: Path) -> None:
+    """A test walking up /proc/<pid>/environ of its ancestors must not find the key kimi-lsp was started with."""
+    report = tmp_path / "ancestors.txt"
+    (project / "test_shapes.py").write_text(
+        "import os, unittest\n\n\nclass Snoop(unittest.TestCase):\n    def test_snoop(self):\n"
+        "        pid, found = os.getppid(), []\n"
+        "        while pid > 1:\n"
+        "            try:\n"
+        "                environ = open(f'/proc/{pid}/environ', 'rb').read()\n"
+        "                found.append(str(b'KIMI_API_KEY' in environ or b'MOONSHOT_API_KEY' in environ))\n"
+        "                stat = open(f'/proc/{pid}/stat').read()\n"
+        "            except OSError:\n"
+        "                found.append('unreadable')\n"
+        "                break\n"
+        "            pid = int(stat.rsplit(')', 1)[1].split()[1])\n"
+        f"        open({str(report)!r}, 'w').write(','.join(found))\n",
+        encoding="utf-8",
+    )
+    with StandIn([Turn(reasoning="nothing to do", content="The tests pass.")]) as stand_in:
+        env = cli_env(tmp_path, stand_in, MOONSHOT_API_KEY="sk-moonshot-also-secret")
+        done = run_cli(["fix", "--test", TEST_COMMAND, "--json"], env, project)
+        assert len(stand_in.chat_requests) == 0  # the tests passed before: nothing to fix, but they ran
+    assert done.returncode == 0, done.stderr
+    seen = report.read_text(encoding="utf-8").split(",")
+    assert seen and "True" not in seen, seen
