@@ -28,7 +28,7 @@ from kimi_lsp.context.imports import prepare_imports
 from kimi_lsp.context.rank import REASON_TARGET, Ranked, rank_files
 from kimi_lsp.context.repo_map import map_layout
 from kimi_lsp.context.request import ContextFile, ContextRequest, ContextResult, Diagnostic
-from kimi_lsp.context.secrets import is_secret_path
+from kimi_lsp.context.secrets import is_secret_path, link_target
 from kimi_lsp.errors import ConfigError
 
 __all__ = ["build_context"]
@@ -449,6 +449,9 @@ def _check_target(root: Path, index: WorkspaceIndex, target: str) -> str:
         raise ConfigError(f"{target} is outside the workspace {root}")
     if is_secret_path(relpath):
         raise ConfigError(f"{relpath} looks like a secret file; it is never sent to the model")
+    linked = link_target(str(root), relpath)
+    if linked is not None and linked != relpath and is_secret_path(linked):
+        raise ConfigError(f"{relpath} links to {linked}, which looks like a secret file; it is never sent to the model")
     if relpath not in index:
         index.update(relpath)  # created after the last scan?
     if relpath not in index:

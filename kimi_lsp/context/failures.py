@@ -62,7 +62,7 @@ _PYTEST_SUMMARY = re.compile(
     r"(?:in [\d.]+s.*?)?\s*=*\s*$"
 )
 _PYTEST_NO_TESTS = re.compile(r"^=*\s*no tests ran\b.*$")
-_SHORT_SUMMARY = re.compile(r"^(FAILED|ERROR) (.+?)(?: - (.*))?$")
+_SHORT_SUMMARY = re.compile(r"^(FAILED|ERROR) (.+)$")
 _SECTION_BANNER = re.compile(r"^=+ (FAILURES|ERRORS|warnings summary|short test summary info) =+$")
 _SECTION_TITLE = re.compile(r"^_{3,} (.+?) _{3,}$")
 _ANY_BANNER = re.compile(r"^={5,}")
@@ -267,7 +267,7 @@ def _parse_pytest(lines: list[str], root: Path | None) -> TestReport | None:
         match = _SHORT_SUMMARY.match(line.rstrip())
         if not match:
             continue
-        test_id, message = match.group(2).strip(), (match.group(3) or "").strip()
+        test_id, message = _split_short_summary(match.group(2))
         found = _matching_section(test_id, sections)
         block = sections.get(found, []) if found else []
         if found:
@@ -287,6 +287,24 @@ def _parse_pytest(lines: list[str], root: Path | None) -> TestReport | None:
         summary_line=summary_line,
         parsed=True,
     )
+
+
+def _split_short_summary(rest: str) -> tuple[str, str]:
+    """``tests/t.py::test_p[a - b] - AssertionError: x`` -> (test id, message).
+
+    pytest writes ``<id> - <message>``, and a parametrized id may hold " - " itself: the separator
+    is the first " - " outside the id's brackets. With brackets that never close, the first " - ".
+    """
+    depth = 0
+    for index, char in enumerate(rest):
+        if char == "[":
+            depth += 1
+        elif char == "]" and depth:
+            depth -= 1
+        elif depth == 0 and char == " " and rest.startswith(" - ", index):
+            return rest[:index].strip(), rest[index + 3 :].strip()
+    head, _, message = rest.partition(" - ")  # brackets never closed: the first " - " then
+    return head.strip(), message.strip()
 
 
 def _matching_section(test_id: str, sections: dict[str, list[str]]) -> str | None:

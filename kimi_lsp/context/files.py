@@ -8,6 +8,7 @@ are cached by (mtime, size), so a server that keeps one index pays for a file on
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import time
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 from kimi_lsp.context.git import inside_git
 from kimi_lsp.context.ignore import IgnoreRules
 from kimi_lsp.context.outline import outline_of
-from kimi_lsp.context.secrets import is_secret_path, is_skipped_dir
+from kimi_lsp.context.secrets import is_secret_path, is_skipped_dir, links_to_secret
 
 __all__ = ["DEFAULT_MAX_FILES", "DEFAULT_MAX_FILE_BYTES", "WorkspaceIndex", "is_secret_path"]
 
@@ -28,6 +29,7 @@ DEFAULT_MAX_FILES = 50_000
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 DEFAULT_SCAN_SECONDS = 20.0
 _SNIFF_BYTES = 8192
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # absent on Windows: there links are judged when listed only
 T = TypeVar("T")
 # git listing processes for tracked and untracked files, either of which may have failed to start.
 _Listing = tuple["subprocess.Popen[bytes] | None", "subprocess.Popen[bytes] | None"]
@@ -200,7 +202,7 @@ class WorkspaceIndex:
             return list(self._listing[1])
         if self._sorted is None:
             names = set(self._entries)
-            names.update(path for path in self._overlays if self._allowed(path))
+            names.update(path for path in self._overlays if self._overlay_visible(path))
             self._sorted = sorted(names)
         listing = [path for path in self._sorted if not self._known_unreadable(path)]
         # Reused until the index changes or a file is read (a read can find a file unreadable).
@@ -281,7 +283,7 @@ class WorkspaceIndex:
         None means: not indexed, secret, binary, over the size cap, or vanished.
         """
         if relpath in self._overlays:
-            return self._overlays[relpath] if self._allowed(relpath) else None
+            return self._overlays[relpath] if self._overlay_visible(relpath) else None
         entry = self._entries.get(relpath)
         if entry is None:
             return None
@@ -306,11 +308,8 @@ class WorkspaceIndex:
         if entry is None or relpath in self._overlays:
             return False
         if not entry.loaded and entry.sniffed is None:
-            try:
-                with open(self._prefix + relpath, "rb") as handle:
-                    entry.sniffed = b"\0" in handle.read(_SNIFF_BYTES)
-            except OSError:
-                entry.sniffed = True  # unreadable: as good as binary for a prompt
+            data = self._read(relpath, _SNIFF_BYTES)
+            entry.sniffed = data is None or b"\0" in data  # unreadable: as good as binary for a prompt
         return entry.binary if entry.loaded else bool(entry.sniffed)
 
     def looks_binary(self, relpath: str) -> bool:
@@ -351,6 +350,8 @@ class WorkspaceIndex:
         if fast:
             return self.derived(relpath, "outline.fast", lambda text: outline_of(relpath, text, fast=True)) or ()
         if relpath in self._overlays:
+            if not self._overlay_visible(relpath):
+                return ()
             cached = self._overlay_outlines.get(relpath)
             if cached is None:
                 cached = outline_of(relpath, self._overlays[relpath])
@@ -463,18 +464,40 @@ class WorkspaceIndex:
         """(mtime_ns, size) of a regular file inside the workspace, or None to leave it out."""
         full = self._prefix + relpath
         try:
-            info = os.lstat(full)
-            if S_ISLNK(info.st_mode):
-                # A link is followed only when it stays inside the workspace (and is not a loop).
-                target = os.path.realpath(full)
-                if not target.startswith(str(self.root) + os.sep):
-                    return None
-                info = os.stat(full)
+            # A link (the file's own, or a folder's on the way) is followed only when it stays inside
+            # the workspace, is not a loop, and does not lead to a secret file under another name.
+            # The scan lists no path through a folder link; ``update`` and ``preload`` may get one.
+            if links_to_secret(str(self.root), relpath):
+                return None
+            info = os.stat(full)
         except (OSError, ValueError):
             return None
         if not S_ISREG(info.st_mode):
             return None
         return info.st_mtime_ns, info.st_size
+
+    def _overlay_visible(self, relpath: str) -> bool:
+        # An editor buffer of a link shows the linked file's text: a link to a secret hides it too.
+        return self._allowed(relpath) and not links_to_secret(str(self.root), relpath)
+
+    def _read(self, relpath: str, limit: int) -> bytes | None:
+        """Up to ``limit`` bytes of a file; None when it cannot be read or is a link ``_stat`` would
+        refuse (the file may have become one since it was listed, and text is read lazily)."""
+        full = self._prefix + relpath
+        try:
+            with open(full, "rb", opener=_open_no_follow) as handle:
+                return handle.read(limit)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                return None
+        # The name is a link (or a loop): judged on where it leads before it is read.
+        if links_to_secret(str(self.root), relpath):
+            return None
+        try:
+            with open(full, "rb") as handle:
+                return handle.read(limit)
+        except OSError:
+            return None
 
     def _load(self, relpath: str, entry: _Entry) -> None:
         self._loads += 1
@@ -482,12 +505,8 @@ class WorkspaceIndex:
         entry.text = None
         if entry.size > self.max_file_bytes:
             return
-        try:
-            with open(self._prefix + relpath, "rb") as handle:
-                data = handle.read(self.max_file_bytes + 1)
-        except OSError:
-            return
-        if len(data) > self.max_file_bytes:
+        data = self._read(relpath, self.max_file_bytes + 1)
+        if data is None or len(data) > self.max_file_bytes:
             return
         if b"\0" in data[:_SNIFF_BYTES]:
             entry.binary = True
@@ -620,6 +639,10 @@ class WorkspaceIndex:
                     found.append(relpath)
             stack.extend(reversed(subfolders))
         return found
+
+
+def _open_no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | _NO_FOLLOW)
 
 
 def _split_z(out: bytes) -> list[str]:

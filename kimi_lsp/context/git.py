@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kimi_lsp.context.secrets import is_secret_path
+from kimi_lsp.context.secrets import is_secret_path, links_to_secret
 
 __all__ = [
     "Commit",
@@ -156,9 +156,14 @@ class PendingSignals:
             # No HEAD yet (before the first commit every file is "changed": no signal in that).
             return GitSignals("", (), (), self.mention, mentions)
         names, patch = _split_raw(diff_out)
-        extra = untracked if untracked is not None else _split_z(untracked_out or b"")
-        changed = sorted(set(names) | set(extra))
-        diff = _drop_secret_files(patch.decode("utf-8", errors="replace"))[:_DIFF_CAP]
+        if untracked is not None:
+            # The caller's untracked files come from its index, which left secret files out already.
+            checked, trusted = set(names), set(untracked)
+        else:
+            checked, trusted = set(names) | set(_split_z(untracked_out or b"")), set()
+        root = str(self.root.resolve())
+        changed = sorted({name for name in checked if not _is_secret(root, name)} | trusted)
+        diff = _drop_secret_files(patch.decode("utf-8", errors="replace"), root)[:_DIFF_CAP]
         commits = _parse_log(log_out.decode("utf-8", errors="replace")) if log_out else []
         return GitSignals(diff, tuple(changed), tuple(commits), self.mention, mentions)
 
@@ -238,13 +243,30 @@ def _split_raw(out: bytes) -> tuple[list[str], bytes]:
     return names, out[position:]
 
 
-def _drop_secret_files(diff: str) -> str:
+def _is_secret(root: str, relpath: str) -> bool:
+    """``is_secret_path``, and for a link in the working tree also where it leads (git lists no path
+    through a folder link, so only the file's own name can be one)."""
+    if is_secret_path(relpath):
+        return True
+    try:
+        is_link = os.path.islink(os.path.join(root, relpath))
+    except ValueError:  # a NUL in a mangled name
+        return False
+    return is_link and links_to_secret(root, relpath)
+
+
+def _drop_secret_files(diff: str, root: str) -> str:
+    """``diff`` less the files that are secret by name, or links to a secret file.
+
+    git shows a link as the path it holds, never the linked text; the link's chunk still names a
+    secret file, and a textconv driver could show more, so it goes too.
+    """
     kept: list[str] = []
     for chunk in re.split(r"(?m)^(?=diff --git )", diff):
         header = chunk.split("\n", 1)[0]
         # Paths with special characters come quoted ("a/x\ty"); the name part still shows a secret.
         match = _DIFF_HEADER.match(header)
-        if match and (is_secret_path(match.group(1)) or is_secret_path(match.group(2))):
+        if match and (_is_secret(root, match.group(1)) or _is_secret(root, match.group(2))):
             continue
         kept.append(chunk)
     return "".join(kept)

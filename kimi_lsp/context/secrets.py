@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import os
 import re
 
-__all__ = ["SKIPPED_DIRS", "is_secret_path", "is_skipped_dir"]
+__all__ = ["SKIPPED_DIRS", "is_secret_path", "is_skipped_dir", "link_target", "links_to_secret"]
 
 # Basenames (matched case-insensitively, shell-style) of files that hold keys, tokens or passwords.
 _SECRET_NAMES = (
@@ -17,6 +18,9 @@ _SECRET_NAMES = (
     ".env.*",
     ".envrc",
     "*.env",
+    ".dev.vars",  # Cloudflare wrangler's local secrets
+    ".dev.vars.*",
+    # Private SSH keys; the ``.pub`` halves are public by design and stay readable (see ``is_secret_path``).
     "id_rsa*",
     "id_dsa*",
     "id_ecdsa*",
@@ -28,41 +32,67 @@ _SECRET_NAMES = (
     "*.jks",
     "*.keystore",
     "*.kdbx",
+    "*.ppk",  # PuTTY private keys
+    "*.gpg",
+    "*.asc",  # ASCII-armoured PGP keys
     ".netrc",
     "_netrc",
     ".npmrc",
+    ".yarnrc",
+    ".yarnrc.yml",  # may hold npmAuthToken
     ".pypirc",
     ".pgpass",
     ".htpasswd",
     ".git-credentials",
     ".dockercfg",
+    ".s3cfg",
+    ".boto",
+    ".vault-token",
+    "auth.json",  # Composer and podman/skopeo registry tokens
+    "kubeconfig",
+    "kubeconfig.y*ml",
+    "kubeconfig.json",
+    "*.kubeconfig",
+    "*.tfvars",
+    "*.tfvars.json",
+    "*.tfstate",  # Terraform state holds every secret of the resources it manages
+    "*.tfstate.*",
+    "client_secret*.json",
+    "*service_account*.json",
+    "*service-account*.json",
+    "local.settings.json",  # Azure Functions
     "credentials",
-    "credentials.*",
     "credentials_*",
     "credentials-*",
-    "secrets.*",
-    "secret.*",
     "*.secret",
     "*.secrets",
 )
 _SECRET_NAME_RE = re.compile("|".join(fnmatch.translate(pattern) for pattern in _SECRET_NAMES), re.IGNORECASE)
 
-# Paths whose folder makes them secret whatever the file is called.
-_SECRET_DIR_FILES = (
-    (".aws", "credentials"),
-    (".aws", "config"),
-    (".docker", "config.json"),
-    (".ssh", "*"),
-    (".gnupg", "*"),
-    (".kube", "config"),
+# ``secrets.*``, ``secret.*`` and ``credentials.*`` (with or without a leading dot) are secret data
+# (``secrets.yaml``, ``.secrets.toml``, ``credentials.yml.enc``) unless they are source code: a module
+# named ``secrets.py`` or ``credentials.py`` holds code that reads secrets, and the model may need it.
+# Unknown suffixes count as data, so a new format is hidden rather than shown. Shell scripts are data
+# here: ``secrets.sh`` is usually a list of ``export TOKEN=...`` lines.
+_SECRET_STEM_RE = re.compile(r"^\.?(?:secrets?|credentials)\.(.+)$", re.IGNORECASE)
+_CODE_SUFFIXES = frozenset(
+    "py pyi pyx js mjs cjs jsx ts mts cts tsx rb go rs java kt kts scala cs fs swift c h cc cpp hpp m "
+    "php lua pl pm r jl ex exs erl hrl clj cljs dart vue svelte groovy".split()
 )
 
-_SECRET_FOLDERS: dict[str, tuple[str, ...]] = {}
-for _folder, _name in _SECRET_DIR_FILES:
-    _SECRET_FOLDERS.setdefault(_folder, ())
-    _SECRET_FOLDERS[_folder] += (_name,)
+# Folders whose files are secret whatever they are called, at any depth below them.
+_SECRET_TREES = frozenset({".ssh", ".gnupg"})
 
-_DOTTED_FOLDERS_ONLY = all(folder.startswith(".") for folder in _SECRET_FOLDERS)
+# File name -> the folders (their last parts, one or more: ``.config/gh``) where that file is secret.
+_SECRET_IN_FOLDER: dict[str, tuple[str, ...]] = {
+    "credentials": (".aws",),
+    "config": (".aws", ".kube", ".git"),  # a repository's config may carry a token in a remote URL
+    "config.json": (".docker",),
+    "hosts.yml": (".config/gh",),  # GitHub CLI tokens
+}
+# Every secret folder has a dotted part, so a file with no dot in its folder is in none of them.
+assert all("." in folder for folders in _SECRET_IN_FOLDER.values() for folder in folders)
+assert all(folder.startswith(".") for folder in _SECRET_TREES)
 
 SKIPPED_DIRS = frozenset(
     {
@@ -101,28 +131,67 @@ SKIPPED_DIRS = frozenset(
 @functools.lru_cache(maxsize=8192)
 def _secret_name(name: str) -> bool:
     # Workspaces repeat a few names thousands of times (``__init__.py``, ``django.po``).
-    return _SECRET_NAME_RE.match(name) is not None
+    if _SECRET_NAME_RE.match(name) is not None:
+        # The public half of an SSH key pair is made to be shared (``id_ed25519.pub``, say, for a
+        # deploy script); it stays readable outside ``.ssh`` (where everything is secret).
+        lowered = name.lower()
+        return not (lowered.startswith("id_") and lowered.endswith(".pub"))
+    stem = _SECRET_STEM_RE.match(name)
+    return stem is not None and stem.group(1).lower() not in _CODE_SUFFIXES
 
 
 def is_secret_path(relpath: str) -> bool:
-    """True when ``relpath`` (workspace-relative, either slash) names a file that may hold secrets."""
+    """True when ``relpath`` (workspace-relative, either slash) names a file that may hold secrets.
+
+    Decided by name alone: a link's own name, so callers that follow links also check where they
+    lead (``WorkspaceIndex`` does, with ``links_to_secret``).
+    """
     if "\\" in relpath:
         relpath = relpath.replace("\\", "/")
     folder, _, name = relpath.rstrip("/").rpartition("/")
     if _secret_name(name):
         return True
-    if not folder:
-        return False
-    lowered_folder = folder.lower()
-    if _DOTTED_FOLDERS_ONLY and "." not in lowered_folder:
+    if not folder or "." not in folder:
         return False  # a cheap no for most paths: no secret folder can be above this file
-    parts = lowered_folder.split("/")
+    parts = folder.lower().split("/")
     # A secret folder anywhere above (``.ssh/keys/x``) counts whatever the file is called.
-    if ".ssh" in parts or ".gnupg" in parts:
+    if not _SECRET_TREES.isdisjoint(parts):
         return True
-    patterns = _SECRET_FOLDERS.get(parts[-1], ())
-    lowered = name.lower()
-    return any(fnmatch.fnmatch(lowered, pattern) for pattern in patterns)
+    folders = _SECRET_IN_FOLDER.get(name.lower())
+    if not folders:
+        return False
+    lowered_folder = "/".join(parts)
+    return any(lowered_folder == wanted or lowered_folder.endswith("/" + wanted) for wanted in folders)
+
+
+def link_target(root: str, relpath: str) -> str | None:
+    """The workspace-relative POSIX path that ``relpath`` leads to once every link on the way is
+    followed (``relpath`` itself, normalised, when there is none); None when it leads out of ``root``.
+
+    ``root`` is an absolute folder with no links in it (``Path.resolve()`` gives one).
+    """
+    full = os.path.join(root, relpath)
+    try:
+        target = os.path.realpath(full)
+    except (OSError, ValueError):  # a NUL in the name: nothing to read there
+        return None
+    if target == full:
+        return relpath  # no link on the way: the common case, decided without string work
+    prefix = root.rstrip(os.sep) + os.sep
+    if not target.startswith(prefix):
+        return None
+    return target[len(prefix) :].replace(os.sep, "/")
+
+
+def links_to_secret(root: str, relpath: str) -> bool:
+    """True when reading ``relpath`` under ``root`` would read a secret file through a link, or a file
+    outside ``root``.
+
+    ``is_secret_path`` judges a link by its own name (``deploy.cfg``); this judges what a reader of
+    the path gets (``.env.production``). A link inside a secret folder is secret by name already.
+    """
+    target = link_target(root, relpath)
+    return target is None or (target != relpath and is_secret_path(target))
 
 
 def is_skipped_dir(name: str) -> bool:

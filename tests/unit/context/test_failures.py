@@ -196,3 +196,30 @@ def test_locations_are_made_relative_and_outside_ones_dropped(tmp_path: Path) ->
 
     assert parse_locations(text, tmp_path) == [("app/views.py", 7), ("tests/test_views.py", 33)]
     assert ("/usr/lib/python3.11/json/__init__.py", 346) in parse_locations(text)
+
+
+def test_parametrized_ids_holding_a_dash_separator_keep_their_whole_id(tmp_path: Path) -> None:
+    # pytest writes "FAILED <id> - <message>": an id whose parameter holds " - " must not be cut there.
+    (tmp_path / "test_dash.py").write_text(
+        "import pytest\n"
+        "\n"
+        "\n"
+        '@pytest.mark.parametrize("v", ["a - b", "c - [d - e]", "plain"])\n'
+        "def test_param(v):\n"
+        '    assert v == "zz"\n'
+    )
+    output = _run_pytest(tmp_path, "-q", "-p", "no:asyncio", "-rf")
+    assert "FAILED test_dash.py::test_param[a - b] - " in output  # what the parser must split
+
+    report = parse_test_output(output, tmp_path)
+
+    assert report.failed == 3
+    ids = [failure.test_id for failure in report.failures]
+    assert sorted(ids) == [
+        "test_dash.py::test_param[a - b]",
+        "test_dash.py::test_param[c - [d - e]]",
+        "test_dash.py::test_param[plain]",
+    ]
+    for failure in report.failures:
+        assert failure.message.startswith("AssertionError")
+        assert (failure.path, failure.line) == ("test_dash.py", 6)
