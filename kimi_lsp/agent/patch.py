@@ -1,11 +1,13 @@
 """Applying the model's unified diffs: hunks found by their text, not by their line numbers.
 
-Models get hunk line numbers wrong, drop the space on blank context lines and drift in whitespace, so
-each hunk is located by its context and removed lines, trying in turn: exact, ignoring trailing
-whitespace, ignoring indentation (added lines are re-indented to match), and with up to two outer
-context lines dropped. The header's line number only breaks ties between several matches. A file's hunks
-apply all or none; files are independent. CRLF files stay CRLF. A failing hunk reports the nearest text
-so the model can redo it.
+Models get hunk line numbers wrong, drop the space on context lines and drift in whitespace, so each
+hunk is located by its context and removed lines, trying in turn: exact, ignoring trailing whitespace,
+ignoring indentation (added lines are re-indented to match), and with up to two outer context lines
+dropped. The header's line number only breaks ties between several matches. A line inside a hunk with no
+``' '``/``'-'``/``'+'`` prefix is read as context when more hunk lines follow it (a non-blank one only
+if the header's counts then add up); nothing after it is ever dropped silently. A file's hunks apply
+all or none; files are independent. CRLF files stay CRLF. A failing hunk reports the nearest text so the
+model can redo it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class FilePatchResult:
     ok: bool
     hunks: tuple[HunkResult, ...] = ()
     message: str = ""
+    old_path: str | None = None  # a rename's source
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,15 @@ class PatchReport:
     @property
     def applied(self) -> list[str]:
         return [f.path for f in self.files if f.ok]
+
+    @property
+    def touched(self) -> list[str]:
+        """Every path the patch changed on disk: written, created, deleted, and both ends of a rename."""
+        paths: list[str] = []
+        for result in self.files:
+            if result.ok:
+                paths.extend(p for p in (result.old_path, result.path) if p and p not in paths)
+        return paths
 
     def text(self) -> str:
         if self.error:
@@ -85,9 +97,25 @@ class PatchReport:
 class _Hunk:
     old_start: int | None
     old_count: int | None
+    new_count: int | None = None
     lines: list[tuple[str, str]] = field(default_factory=list)  # (" " | "-" | "+", text)
     old_no_eol: bool = False
     new_no_eol: bool = False
+    unprefixed: list[str] = field(default_factory=list)  # non-blank lines without a prefix, read as context
+
+    def inconsistency(self) -> str | None:
+        """Why the unprefixed lines cannot be context: the header's counts no longer add up."""
+        if not self.unprefixed or self.old_count is None or self.new_count is None:
+            return None
+        old = sum(1 for tag, _ in self.lines if tag != "+")
+        new = sum(1 for tag, _ in self.lines if tag != "-")
+        if (old, new) == (self.old_count, self.new_count):
+            return None
+        return (
+            f"the line {self.unprefixed[0]!r} has no ' ', '-' or '+' prefix; read as context it gives the "
+            f"hunk {old} old and {new} new lines, but its header says {self.old_count} and {self.new_count}. "
+            "Add the missing prefix to every hunk line and resend"
+        )
 
     @property
     def old(self) -> list[str]:
@@ -99,6 +127,14 @@ class _FilePatch:
     old_path: str | None
     new_path: str | None
     hunks: list[_Hunk] = field(default_factory=list)
+
+    def problem(self) -> str | None:
+        """Why this file's hunks cannot be trusted as parsed, or None."""
+        for index, hunk in enumerate(self.hunks, start=1):
+            why = hunk.inconsistency()
+            if why:
+                return f"hunk {index} of {len(self.hunks)}: {why}."
+        return None
 
 
 # -- parsing ----------------------------------------------------------------------------------------
@@ -134,6 +170,7 @@ def parse_patch(text: str) -> list[_FilePatch]:
             hunk = _Hunk(
                 int(match.group(1)) if match else None,
                 (int(match.group(2)) if match.group(2) is not None else 1) if match else None,
+                (int(match.group(4)) if match.group(4) is not None else 1) if match else None,
             )
             if files:
                 files[-1].hunks.append(hunk)
@@ -145,13 +182,12 @@ def parse_patch(text: str) -> list[_FilePatch]:
                     tag = hunk.lines[-1][0]
                     hunk.old_no_eol |= tag in " -"
                     hunk.new_no_eol |= tag in " +"
-            elif line == "":
-                hunk.lines.append(("", ""))  # a context line whose leading space was lost (or the end)
-            elif line[0] in " -+":
+            elif line and line[0] in " -+":
                 hunk.lines.append((line[0], line[1:]))
             else:
-                _close(hunk)
-                hunk = None
+                # A context line whose leading space was lost, or text after the hunk: which one is
+                # known only once we see whether more hunk lines follow (see _close).
+                hunk.lines.append(("", line))
         i += 1
     _close(hunk)
     return files
@@ -161,7 +197,8 @@ def _close(hunk: _Hunk | None) -> None:
     if hunk is None:
         return
     while hunk.lines and hunk.lines[-1][0] == "":
-        hunk.lines.pop()  # trailing bare blank lines are the patch's end, not context
+        hunk.lines.pop()  # trailing unprefixed lines are the patch's end (or prose), not context
+    hunk.unprefixed = [text for tag, text in hunk.lines if tag == "" and text.strip()]
     hunk.lines = [(" " if tag == "" else tag, text) for tag, text in hunk.lines]
 
 
@@ -320,13 +357,18 @@ def _patch_lines(doc: _Text, hunks: list[_Hunk], rel: str) -> tuple[list[HunkRes
     for index, hunk in enumerate(hunks, start=1):
         old = hunk.old
         if not old:
-            # Pure insertion: only the line number can place it (new or empty files too).
-            base = hunk.old_start if hunk.old_start is not None else len(doc.lines)
-            pos = max(0, min(len(doc.lines), base + drift if hunk.old_count == 0 else base - 1 + drift))
+            # Pure insertion: only the line number can place it (new or empty files too); with no
+            # line number (``@@ @@``) the lines are appended at the end of the file.
+            if hunk.old_start is None:
+                pos = len(doc.lines)
+            else:
+                base = hunk.old_start + drift if hunk.old_count == 0 else hunk.old_start - 1 + drift
+                pos = max(0, min(len(doc.lines), base))
             added = [text for tag, text in hunk.lines if tag == "+"]
             doc.lines[pos:pos] = added
             drift += len(added)
-            results.append(HunkResult(index, True, pos + 1, "inserted by line number"))
+            how = "appended at the end" if hunk.old_start is None else "inserted by line number"
+            results.append(HunkResult(index, True, pos + 1, how))
             continue
         hint = hunk.old_start - 1 + drift if hunk.old_start is not None else None
         match = _locate(doc.lines, hunk, hint)
@@ -338,7 +380,10 @@ def _patch_lines(doc: _Text, hunks: list[_Hunk], rel: str) -> tuple[list[HunkRes
         doc.lines[match.start : match.start + consumed] = replacement
         if hunk.old_start is not None:
             drift = match.start + len(replacement) - (hunk.old_start - 1 + len(old))
-        results.append(HunkResult(index, True, match.start + 1, match.how))
+        how = match.how
+        if hunk.unprefixed:
+            how += f"; {len(hunk.unprefixed)} line(s) without a prefix read as context"
+        results.append(HunkResult(index, True, match.start + 1, how))
         if hunk.new_no_eol:
             doc.final_newline = False
         elif hunk.old_no_eol:
@@ -378,6 +423,18 @@ def _apply_file(
     action = "create" if old_path is None else "delete" if new_path is None else "modify"
     if old_path and new_path and old_path != new_path:
         action = "rename"
+    problem = section.problem()
+    if problem:
+        return FilePatchResult(rel, action, False, message=problem)
+    renamed_from = old_rel if action == "rename" else None
+    if new_path is not None and renamed_from and (new_path.exists() or new_path.is_symlink()):
+        return FilePatchResult(
+            rel,
+            action,
+            False,
+            message=f"cannot rename {old_rel} to {new_rel}: {new_rel} already exists and would be overwritten. "
+            f"Patch {new_rel} in place, or delete it first (--- a/{new_rel} / +++ /dev/null)",
+        )
     try:
         if old_path is None:
             assert new_path is not None
@@ -406,7 +463,8 @@ def _apply_file(
         _write(new_path, new_text, old_path)
         if action == "rename":
             old_path.unlink()
-        return FilePatchResult(rel, action, True, tuple(results), _describe(results))
+        message = _describe(results) + (f"; renamed from {renamed_from}" if renamed_from else "")
+        return FilePatchResult(rel, action, True, tuple(results), message, renamed_from)
     except (ToolError, OSError) as exc:
         return FilePatchResult(rel, action, False, message=str(exc))
 

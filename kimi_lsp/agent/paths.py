@@ -34,7 +34,8 @@ def resolve_in_root(root: Path, user_path: str, *, aliases: Sequence[Path] = (),
 
     Refused: empty paths, NUL bytes, absolute paths outside ``root`` (and its ``aliases``), ``..`` that
     climbs out, symlinks anywhere on the way that lead outside, and secret files (``.env*``, private keys,
-    credentials) unless ``allow_secret``. The returned path is fully resolved; it may not exist yet.
+    credentials; judged by the name given and by the name the symlinks lead to) unless ``allow_secret``.
+    The returned path is fully resolved; it may not exist yet.
     """
     if not isinstance(user_path, str) or not user_path.strip():
         raise ToolError("the path is empty; give a path relative to the workspace root")
@@ -53,9 +54,14 @@ def resolve_in_root(root: Path, user_path: str, *, aliases: Sequence[Path] = (),
         if lexical == real_root or lexical.is_relative_to(real_root):
             raise ToolError(f"'{user_path}' is a symlink (or passes through one) that leads outside the workspace")
         raise ToolError(f"'{user_path}' is outside the workspace; only paths inside the workspace root are allowed")
-    rel = relpath_of(real_root, resolved)
-    if not allow_secret and rel != "." and is_secret_path(rel):
-        raise ToolError(f"'{rel}' is a secret file (keys, credentials, .env); its contents are withheld")
+    if not allow_secret:
+        # Both names count: the link's own (``.env -> x``) and its target's (``notes.txt -> .env``).
+        rel = relpath_of(real_root, resolved)
+        lexical = Path(os.path.normpath(candidate))
+        named = lexical.relative_to(real_root).as_posix() if lexical.is_relative_to(real_root) else "."
+        for shown in (named, rel):
+            if shown != "." and is_secret_path(shown):
+                raise ToolError(f"'{shown}' is a secret file (keys, credentials, .env); its contents are withheld")
     return resolved
 
 

@@ -13,12 +13,16 @@ import json
 import os
 import re
 import shlex
+import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kimi_lsp.agent.files import eol_of, from_lf, read_text, to_lf, walk_files, write_text
+import regex
+
+from kimi_lsp.agent.files import read_text, to_lf, walk_files, with_endings_of, write_text
 from kimi_lsp.agent.nearest import nearest_window
 from kimi_lsp.agent.patch import apply_patch
 from kimi_lsp.agent.paths import relpath_of, resolve_in_root
@@ -35,6 +39,7 @@ LIST_MAX_ITEMS = 200
 LIST_MAX_CHARS = 30_000
 GREP_LINE_CHARS = 300
 GREP_MAX_FILE_BYTES = 2_000_000
+GREP_TIMEOUT = 10.0
 TEST_OUTPUT_HEAD = 3_000
 TEST_OUTPUT_TAIL = 5_000
 
@@ -98,12 +103,17 @@ _SPECS: dict[str, ToolSpec] = {
     "Grep": ToolSpec(
         "Grep",
         "Search file contents with a Python regular expression. Prints `path:line: text` for each matching "
-        f"line, at most {LIST_MAX_ITEMS} matches.",
+        f"line, at most {LIST_MAX_ITEMS} matches. A search taking over {GREP_TIMEOUT:g} s is stopped.",
         _schema(
             {
                 "pattern": {"type": "string", "description": "Python `re` regular expression."},
                 "path": {"type": "string", "description": "File or folder to search (default: the root)."},
-                "glob": {"type": "string", "description": "Only files matching this glob, e.g. `*.py`."},
+                "glob": {
+                    "type": "string",
+                    "description": "Only files matching this glob. Without `/` it matches the file name "
+                    "(`*.py`); with `/` the path relative to the workspace root, not to `path` "
+                    "(`src/**/*.py`).",
+                },
                 "ignore_case": {"type": "boolean", "description": "Case-insensitive search (default false)."},
             },
             ["pattern"],
@@ -130,8 +140,8 @@ _SPECS: dict[str, ToolSpec] = {
     ),
     "WriteFile": ToolSpec(
         "WriteFile",
-        "Create a file or overwrite it entirely with `content`. Prefer StrReplaceFile or ApplyPatch for "
-        "changes to existing files.",
+        "Create a file or overwrite it entirely with `content` (folders on the way are created). Prefer "
+        "StrReplaceFile or ApplyPatch for changes to existing files.",
         _schema(
             {
                 "path": {"type": "string", "description": "Path relative to the workspace root."},
@@ -213,8 +223,20 @@ def _bool_arg(args: Mapping[str, Any], name: str) -> bool:
     return value
 
 
+def clean_glob(pattern: str) -> str:
+    """``pattern`` without leading ``./`` (``./**/*.py`` means ``**/*.py``)."""
+    pattern = pattern.strip()
+    while pattern.startswith("./"):
+        pattern = pattern[2:].lstrip("/")
+    return pattern
+
+
 def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """A regex for a ``/``-separated glob: ``**`` spans folders, ``*`` and ``?`` stay within one."""
+    """A regex for a ``/``-separated glob: ``**`` spans folders, ``*`` and ``?`` stay within one.
+
+    Sets follow :mod:`fnmatch`: ``[!a]`` negates, a ``]`` right after the opening bracket is a member, and
+    an unclosed ``[`` is literal. A set that is still invalid (``[z-a]``) is a :class:`ToolError`.
+    """
     out = []
     i = 0
     while i < len(pattern):
@@ -231,13 +253,17 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
             out.append("[^/]")
             i += 1
         elif pattern[i] == "[":
-            end = pattern.find("]", i + 1)
+            first = i + 2 if pattern.startswith("!", i + 1) else i + 1
+            end = pattern.find("]", first + 1 if pattern.startswith("]", first) else first)
             if end == -1:
                 out.append(re.escape("["))
                 i += 1
             else:
-                body = pattern[i + 1 : end].replace("\\", "\\\\")
-                out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
+                negate = first == i + 2
+                body = pattern[first:end].replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+                if body.startswith("^"):
+                    body = "\\" + body
+                out.append(("[^" if negate else "[") + body + "]")
                 i = end + 1
         elif pattern[i] == "{":
             end = pattern.find("}", i + 1)
@@ -250,7 +276,10 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(pattern[i]))
             i += 1
-    return re.compile("".join(out) + r"\Z")
+    try:
+        return re.compile("".join(out) + r"\Z")
+    except re.error as exc:
+        raise ToolError(f"invalid glob pattern {pattern!r}: {exc.msg}; use *, **, ? and [abc] only") from None
 
 
 def _cut_middle(text: str, head: int, tail: int) -> str:
@@ -276,10 +305,12 @@ class Toolbox:
         env: Mapping[str, str] | None = None,
         on_output: Callable[[str], None] | None = None,
         aliases: Sequence[Path] = (),
+        grep_timeout: float = GREP_TIMEOUT,
     ) -> None:
         self.root = Path(os.path.realpath(root))
         self.test_command = test_command.strip() if test_command and test_command.strip() else None
         self.test_timeout = test_timeout
+        self.grep_timeout = grep_timeout
         self.allow_shell = allow_shell
         self._env = dict(env) if env is not None else dict(os.environ)
         self._on_output = on_output
@@ -368,6 +399,9 @@ class Toolbox:
         pattern = _str_arg(args, "pattern", required=True)
         assert pattern is not None
         directory = _str_arg(args, "directory") or "."
+        pattern = clean_glob(pattern)
+        if not pattern:
+            raise ToolError("the pattern is empty; try **/*.py or *")
         if pattern.startswith("/") or ".." in pattern.split("/"):
             raise ToolError("the pattern must be relative and stay inside the folder (no leading / or ..)")
         top, top_rel = self._resolve(directory)
@@ -390,14 +424,32 @@ class Toolbox:
         pattern = _str_arg(args, "pattern", required=True)
         assert pattern is not None
         where = _str_arg(args, "path") or "."
-        file_glob = _str_arg(args, "glob")
+        file_glob = clean_glob(_str_arg(args, "glob") or "")
+        flags = regex.IGNORECASE if _bool_arg(args, "ignore_case") else 0
         try:
-            regex = re.compile(pattern, re.IGNORECASE if _bool_arg(args, "ignore_case") else 0)
-        except re.error as exc:
+            compiled = regex.compile(pattern, flags)
+            # Whole-file prefilter (one call per file instead of one per line), used only when a line's
+            # match cannot depend on the lines around it.
+            whole = None if _UNSAFE_WHOLE_TEXT.search(pattern) else regex.compile(pattern, flags | regex.MULTILINE)
+        except regex.error as exc:
             raise ToolError(f"invalid regular expression {pattern!r}: {exc} (Python `re` syntax)") from None
         top, top_rel = self._resolve(where)
-        name_filter = glob_to_regex(file_glob) if file_glob else None
-        lines = await asyncio.to_thread(_grep_files, self.root, top, regex, name_filter, file_glob or "")
+        search = _Search(
+            compiled, whole, glob_to_regex(file_glob) if file_glob else None, "/" in file_glob, self.grep_timeout
+        )
+        try:
+            lines = await asyncio.to_thread(search.run, self.root, top)
+        finally:
+            search.stop.set()  # on cancellation the worker thread stops at its next line
+        if search.timed_out:
+            found = f" Matches found so far:\n{_bounded(lines, 'matches')}" if lines else " No matches so far."
+            return ToolResult(
+                f"the search for {pattern!r} was stopped after {self.grep_timeout:g} s: the pattern is too slow "
+                "(nested repetition such as (a+)+ or (a|a)* backtracks without end). Use a simpler or anchored "
+                "pattern, or narrow `path` or `glob`." + found,
+                ok=False,
+                target=pattern,
+            )
         if not lines:
             return ToolResult(f"no matches for {pattern!r} in {top_rel}", target=pattern)
         return ToolResult(_bounded(lines, "matches"), target=pattern)
@@ -410,7 +462,6 @@ class Toolbox:
         edits = _edits(args.get("edit"))
         path, rel = self._resolve(user_path)
         original = read_text(path, rel)
-        eol = eol_of(original)
         text = to_lf(original)
         lines_changed: list[int] = []
         for number, (old, new, replace_all) in enumerate(edits, start=1):
@@ -428,7 +479,7 @@ class Toolbox:
                 )
             lines_changed.append(text.count("\n", 0, text.find(old)) + 1)
             text = text.replace(old, new) if replace_all else text.replace(old, new, 1)
-        self._commit(path, rel, from_lf(text, eol), original)
+        self._commit(path, rel, with_endings_of(original, text), original)
         first = min(lines_changed)
         view = numbered(text.split("\n"), first - 2, first + 6)
         return ToolResult(
@@ -440,12 +491,14 @@ class Toolbox:
         user_path = _str_arg(args, "path", required=True)
         content = _str_arg(args, "content", required=True, allow_empty=True)
         assert user_path is not None and content is not None
+        if user_path.strip().endswith(("/", "\\")):
+            raise ToolError(f"'{user_path}' ends with a slash, so it names a folder; give the path of a file")
         path, rel = self._resolve(user_path)
         if path.is_dir():
             raise ToolError(f"{rel} is a directory")
         old = read_text(path, rel) if path.exists() else None
-        if old is not None and eol_of(old) == "\r\n" and "\r\n" not in content:
-            content = from_lf(content, "\r\n")  # keep the file's CRLF endings
+        if old is not None and "\r" in old and "\r\n" not in content:
+            content = with_endings_of(old, content)  # unchanged lines keep their CRLF (or LF) endings
         self._commit(path, rel, content, old)
         lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
         return ToolResult(f"{'overwrote' if old is not None else 'created'} {rel} ({lines} lines)", target=rel)
@@ -454,7 +507,7 @@ class Toolbox:
         patch_text = _str_arg(args, "patch", required=True)
         assert patch_text is not None
         report = apply_patch(self.root, patch_text)
-        self.touched.update(report.applied)
+        self.touched.update(report.touched)
         return ToolResult(report.text(), ok=report.ok, target=", ".join(f.path for f in report.files) or None)
 
     # -- running ----------------------------------------------------------------------------------
@@ -564,38 +617,84 @@ def _bounded(items: list[str], noun: str) -> str:
     return text
 
 
-def _grep_files(
-    root: Path, top: Path, regex: re.Pattern[str], name_filter: re.Pattern[str] | None, file_glob: str
-) -> list[str]:
-    if top.is_file():
-        candidates = [(relpath_of(root, top), top)]
-    else:
-        candidates = list(walk_files(root, top))
-    found: list[str] = []
-    for rel, path in candidates:
-        if name_filter is not None:
-            subject = rel if "/" in file_glob else rel.rsplit("/", 1)[-1]
-            if not name_filter.match(subject):
-                continue
+# Constructs whose result on a line can change when the line is searched inside its whole file (they
+# see past the line's ends or forbid backtracking): anchors to the text's ends, negative lookarounds,
+# lookbehinds, atomic groups, possessive quantifiers, backtracking verbs and flags switched off inline.
+_UNSAFE_WHOLE_TEXT = re.compile(r"\\[AZzG]|\(\?<|\(\?!|\(\?>|[*+?}]\+|\(\*|\(\?[A-Za-z]*-")
+
+
+@dataclass
+class _Search:
+    """One Grep run, made to be stopped: a deadline over the whole search and a flag for cancellation.
+
+    Matching uses the ``regex`` package with a timeout and ``concurrent=True`` (the GIL is released while
+    matching), so a catastrophic pattern neither freezes the event loop nor runs past the deadline.
+    """
+
+    pattern: Any  # a compiled ``regex`` pattern, run on each line
+    whole: Any  # the same with MULTILINE, run once on a file's text to skip files without a match; or None
+    name_filter: re.Pattern[str] | None
+    glob_has_slash: bool  # a glob with "/" matches the root-relative path, otherwise the file name
+    seconds: float
+    stop: threading.Event = field(default_factory=threading.Event)
+    timed_out: bool = False
+
+    def run(self, root: Path, top: Path) -> list[str]:
+        deadline = time.monotonic() + self.seconds
+        found: list[str] = []
         try:
-            if path.stat().st_size > GREP_MAX_FILE_BYTES:
+            self._scan(root, top, deadline, found)
+        except TimeoutError:
+            self.timed_out = True
+        return found
+
+    def _scan(self, root: Path, top: Path, deadline: float, found: list[str]) -> None:
+        candidates = [(relpath_of(root, top), top)] if top.is_file() else walk_files(root, top)
+        for rel, path in candidates:
+            if self.name_filter is not None:
+                subject = rel if self.glob_has_slash else rel.rsplit("/", 1)[-1]
+                if not self.name_filter.match(subject):
+                    continue
+            try:
+                if path.stat().st_size > GREP_MAX_FILE_BYTES:
+                    continue
+                data = path.read_bytes()
+            except OSError:
                 continue
-            data = path.read_bytes()
-        except OSError:
-            continue
-        if b"\x00" in data[:8192]:
-            continue
-        text = data.decode("utf-8", errors="replace")
-        for number, line in enumerate(to_lf(text).split("\n"), start=1):
-            if regex.search(line):
-                shown = line if len(line) <= GREP_LINE_CHARS else line[:GREP_LINE_CHARS] + "…"
-                found.append(f"{rel}:{number}: {shown}")
-                if len(found) > LIST_MAX_ITEMS * 5:
-                    return found  # enough to report "more"; don't scan a huge tree to the end
-    return found
+            if b"\x00" in data[:8192]:
+                continue
+            text = to_lf(data.decode("utf-8", errors="replace"))
+            if self.whole is not None and not self.whole.search(text, timeout=self._left(deadline), concurrent=True):
+                continue
+            for number, line in enumerate(text.split("\n"), start=1):
+                left = self._left(deadline)
+                if self.stop.is_set():
+                    return
+                if self.pattern.search(line, timeout=left, concurrent=True):
+                    shown = line if len(line) <= GREP_LINE_CHARS else line[:GREP_LINE_CHARS] + "…"
+                    found.append(f"{rel}:{number}: {shown}")
+                    if len(found) > LIST_MAX_ITEMS * 5:
+                        return  # enough to report "more"; don't scan a huge tree to the end
+
+    @staticmethod
+    def _left(deadline: float) -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        return left
 
 
 def _edits(raw: Any) -> list[tuple[str, str, bool]]:
+    if isinstance(raw, str):
+        # Models sometimes send the edit object JSON-encoded inside a string.
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ToolError(
+                "'edit' is a string that is not valid JSON; send an object {old, new, replace_all?} or a list of them"
+            ) from None
+        if not isinstance(raw, (dict, list)):
+            raise ToolError("'edit' must be an object {old, new, replace_all?} or a list of them")
     items = raw if isinstance(raw, list) else [raw]
     if raw is None or not items:
         raise ToolError("missing required argument 'edit' ({old, new, replace_all?} or a list of them)")
@@ -639,6 +738,9 @@ def _selection(raw: Any) -> list[str]:
     for item in cleaned:
         if item.startswith("-"):
             raise ToolError(f"'{item}' looks like an option; selection takes test ids or paths only")
+        if item.startswith("@"):
+            # pytest (and argparse-style runners) read '@file' as a file of more arguments.
+            raise ToolError(f"'{item}' starts with '@' (an argument file); selection takes test ids or paths only")
     return cleaned
 
 

@@ -129,3 +129,44 @@ def test_missing_final_newline_marker_is_honoured(tmp_path: Path) -> None:
     patch = "--- a/n.txt\n+++ b/n.txt\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n\\ No newline at end of file\n"
     assert apply_patch(tmp_path, patch).ok
     assert path.read_text() == "a\nc"
+
+
+def test_unprefixed_context_line_is_read_as_context_and_later_changes_still_apply(tmp_path: Path) -> None:
+    path = _write(tmp_path, "m.py", "import os\n\nA = 1\n\ndef f():\n    return A\n\nB = 2\n")
+    # The model lost the leading space of the context line 'def f():'; the header's counts still add up.
+    patch = "--- a/m.py\n+++ b/m.py\n@@ -3,6 +3,6 @@\n-A = 1\n+A = 10\n \ndef f():\n     return A\n \n-B = 2\n+B = 20\n"
+    report = apply_patch(tmp_path, patch)
+    assert report.ok, report.text()
+    assert path.read_text() == "import os\n\nA = 10\n\ndef f():\n    return A\n\nB = 20\n"
+    assert "without a prefix read as context" in report.text()
+
+
+def test_unprefixed_line_that_breaks_the_counts_fails_the_file_and_changes_nothing(tmp_path: Path) -> None:
+    source = "a = 1\nb = 2\nc = 3\n"
+    path = _write(tmp_path, "m.py", source)
+    patch = "--- a/m.py\n+++ b/m.py\n@@ -1,2 +1,2 @@\n-a = 1\n+a = 10\nb = 2\n-c = 3\n+c = 30\n"
+    report = apply_patch(tmp_path, patch)
+    assert not report.ok
+    assert path.read_text() == source
+    assert "has no ' ', '-' or '+' prefix" in report.text() and "header says 2 and 2" in report.text()
+
+
+def test_hunk_without_line_numbers_and_only_added_lines_appends_at_the_end(tmp_path: Path) -> None:
+    path = _write(tmp_path, "n.txt", "one\ntwo\nthree\n")
+    report = apply_patch(tmp_path, "--- a/n.txt\n+++ b/n.txt\n@@ @@\n+four\n+five\n")
+    assert report.ok, report.text()
+    assert path.read_text() == "one\ntwo\nthree\nfour\nfive\n"
+    assert "appended at the end" in report.text()
+
+
+def test_rename_onto_an_existing_file_is_refused_and_a_rename_touches_both_paths(tmp_path: Path) -> None:
+    _write(tmp_path, "old.py", "x = 1\n")
+    kept = _write(tmp_path, "kept.py", "precious = True\n")
+    refused = apply_patch(tmp_path, "--- a/old.py\n+++ b/kept.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n")
+    assert not refused.ok and "already exists" in refused.text()
+    assert kept.read_text() == "precious = True\n" and (tmp_path / "old.py").exists()
+    assert refused.touched == []
+    moved = apply_patch(tmp_path, "--- a/old.py\n+++ b/pkg/new.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n")
+    assert moved.ok, moved.text()
+    assert moved.touched == ["old.py", "pkg/new.py"]
+    assert (tmp_path / "pkg" / "new.py").read_text() == "x = 2\n" and not (tmp_path / "old.py").exists()

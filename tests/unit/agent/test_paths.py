@@ -75,3 +75,15 @@ def test_secret_files_are_refused(layout: tuple[Path, Path], name: str) -> None:
     root, _ = layout
     with pytest.raises(ToolError, match="secret"):
         resolve_in_root(root, name)
+
+
+def test_symlink_is_judged_by_its_target_and_by_its_own_name(layout: tuple[Path, Path]) -> None:
+    root, _ = layout
+    (root / ".env").write_text("KEY=1\n")
+    os.symlink(".env", root / "notes.txt")
+    os.symlink("pkg/mod.py", root / ".env.local")
+    with pytest.raises(ToolError, match="secret"):
+        resolve_in_root(root, "notes.txt")
+    with pytest.raises(ToolError, match="secret"):
+        resolve_in_root(root, ".env.local")
+    assert resolve_in_root(root, "notes.txt", allow_secret=True) == (root / ".env").resolve()
