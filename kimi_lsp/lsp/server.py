@@ -204,9 +204,13 @@ def _line_range(arg: dict[str, Any], command: str) -> tuple[int, int] | None:
     if rng is None:
         return None
     try:
-        return int(rng["start"]["line"]), int(rng["end"]["line"])
-    except (KeyError, TypeError, ValueError):
+        start, end = int(rng["start"]["line"]), int(rng["end"]["line"])
+        end_character = int(rng["end"].get("character", 1))
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise KimiError(f"{command}: 'range' must be an LSP range") from None
+    if end > start and end_character == 0:
+        end -= 1  # a whole-line selection ends at column 0 of the next line, which it does not include
+    return start, end
 
 
 def _diagnostics(arg: dict[str, Any], relpath: str | None, command: str) -> tuple[Diagnostic, ...]:
@@ -463,7 +467,7 @@ async def start_job(ls: KimiServer, kind: str, arg: dict[str, Any]) -> dict[str,
     config = ls.folder_for(uri)
     settings = config.loaded.settings
     if not settings.api_key:
-        raise_and_show(ls, "no API key: set KIMI_API_KEY (or MOONSHOT_API_KEY) for the server, then restart it")
+        raise KimiError("no API key: set KIMI_API_KEY (or MOONSHOT_API_KEY) for the server, then restart it")
     root = config.root
     path = uri_to_path(uri)
     relpath = None
@@ -488,7 +492,7 @@ async def start_job(ls: KimiServer, kind: str, arg: dict[str, Any]) -> dict[str,
         raise KimiError(f"{command}: no diagnostics given; use kimi.fixTests to fix failing tests")
     test_command = config.test_command
     if kind == "fix_tests" and not test_command:
-        raise_and_show(ls, "no test command: set kimi.testCommand (testCommand) for this workspace")
+        raise KimiError("no test command: set kimi.testCommand (testCommand) for this workspace")
     settings = settings.with_overrides(test_command=test_command)
     job_id = new_job_id()
     if kind == "fix_tests":
@@ -519,17 +523,9 @@ async def start_job(ls: KimiServer, kind: str, arg: dict[str, Any]) -> dict[str,
         token=f"kimi-{job_id}",
         request_id=ls.protocol.msg_id,
     )
-    try:
-        ls.jobs.start(job)
-    except KimiError as exc:
-        ls.show(types.MessageType.Warning, f"Kimi: {exc}")
-        raise
+    # A refusal is the request's error answer, which the editor shows: no second message on top.
+    ls.jobs.start(job)
     return {"jobId": job_id, "title": title}
-
-
-def raise_and_show(ls: KimiServer, message: str) -> None:
-    ls.show(types.MessageType.Error, f"Kimi: {message}")
-    raise KimiError(message)
 
 
 async def ask_instruction(ls: KimiServer) -> str | None:
