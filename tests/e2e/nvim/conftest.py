@@ -25,14 +25,18 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def neovim_for(tmp_path: Path, stand_in: StandIn) -> Iterator[Callable[..., Neovim]]:
-    """Start Neovim with ``setup({cmd = <this python> -m kimi_lsp, settings = {baseUrl = stand-in, ...}})``."""
+    """Start Neovim with ``setup({cmd = <this python> -m kimi_lsp, settings = {baseUrl = stand-in, ...}})``.
+    A setting given as None is left out; ``cmd_env`` goes to setup as is."""
     started: list[Neovim] = []
 
-    def start(**settings: Any) -> Neovim:
-        options = {
+    def start(cmd_env: dict[str, str] | None = None, **settings: Any) -> Neovim:
+        merged = {"baseUrl": stand_in.url, "testCommand": TEST_COMMAND, "maxSteps": 20, **settings}
+        options: dict[str, Any] = {
             "cmd": [sys.executable, "-m", "kimi_lsp"],
-            "settings": {"baseUrl": stand_in.url, "testCommand": TEST_COMMAND, "maxSteps": 20, **settings},
+            "settings": {key: value for key, value in merged.items() if value is not None},
         }
+        if cmd_env is not None:
+            options["cmd_env"] = cmd_env
         editor = Neovim(tmp_path, options)
         started.append(editor)
         return editor

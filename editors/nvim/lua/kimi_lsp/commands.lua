@@ -14,7 +14,9 @@ end
 --- @return vim.lsp.Client?
 function M.client_for(bufnr)
   local client = vim.lsp.get_clients({ bufnr = bufnr, name = client_name })[1]
-  if not client then
+  if not client and vim.api.nvim_buf_get_name(bufnr) == "" then
+    notify("this buffer is not a file: save the buffer first, inside a project (:write {file})", vim.log.levels.ERROR)
+  elseif not client then
     notify(
       "kimi-lsp is not attached to this buffer (is it inside a project root? see :checkhealth kimi_lsp)",
       vim.log.levels.ERROR

@@ -114,8 +114,29 @@ local function report_doctor(output, code, test_command)
   end
 end
 
-local function check_doctor(cmd, cmd_env, settings)
-  health.start("kimi-lsp: endpoint (kimi-lsp doctor)")
+--- Where to run the doctor: every running kimi-lsp client's root (the projects the server serves), else
+--- the project around the working directory, else the working directory itself. (Not the current buffer:
+--- under :checkhealth that is the health buffer, which has no file.)
+--- @return string[]
+local function doctor_roots()
+  local kimi = require("kimi_lsp")
+  local roots, seen = {}, {}
+  for _, client in ipairs(vim.lsp.get_clients({ name = kimi.name })) do
+    local root = client.root_dir or client.config.root_dir
+    if type(root) == "string" and not seen[root] then
+      seen[root] = true
+      table.insert(roots, root)
+    end
+  end
+  if #roots == 0 then
+    local cwd = vim.fn.getcwd()
+    table.insert(roots, vim.fs.root(cwd, kimi.options.root_markers) or cwd)
+  end
+  return roots
+end
+
+local function check_doctor(cmd, cmd_env, settings, root)
+  health.start("kimi-lsp: endpoint (kimi-lsp doctor in " .. root .. ")")
   local env = vim.deepcopy(cmd_env or {})
   -- The doctor reads the endpoint and model from the environment; show it the ones setup() sends.
   if type(settings.baseUrl) == "string" then
@@ -124,7 +145,6 @@ local function check_doctor(cmd, cmd_env, settings)
   if type(settings.model) == "string" then
     env.KIMI_MODEL = settings.model
   end
-  local root = vim.fs.root(0, require("kimi_lsp").options.root_markers) or vim.fn.getcwd()
   local result, why = run(cmd, { "doctor" }, { env = env, cwd = root, timeout = 30000 })
   if not result then
     health.error("cannot run `kimi-lsp doctor`: " .. why)
@@ -148,7 +168,9 @@ function M.check()
   local server_ok = check_server(opts.cmd)
   check_key(opts.cmd_env)
   if server_ok then
-    check_doctor(opts.cmd, opts.cmd_env, opts.settings or {})
+    for _, root in ipairs(doctor_roots()) do
+      check_doctor(opts.cmd, opts.cmd_env, opts.settings or {}, root)
+    end
   end
   health.start("kimi-lsp: client")
   if vim.lsp.is_enabled(kimi.name) then

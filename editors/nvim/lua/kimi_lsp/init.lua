@@ -43,6 +43,11 @@ function M.lsp_config(opts)
     -- A function, not `root_markers`: a buffer outside every project gets no client at all,
     -- instead of a server rooted in some random directory.
     root_dir = function(bufnr, on_dir)
+      -- vim.fs.root searches from the cwd for a buffer with no name; such a buffer is no file of any
+      -- project (the commands say "save the buffer first").
+      if vim.api.nvim_buf_get_name(bufnr) == "" then
+        return
+      end
       local root = vim.fs.root(bufnr, markers)
       if root then
         on_dir(root)
@@ -60,6 +65,7 @@ local function attach_untyped(bufnr)
     not vim.api.nvim_buf_is_valid(bufnr)
     or vim.bo[bufnr].buftype ~= ""
     or vim.bo[bufnr].filetype ~= ""
+    or vim.api.nvim_buf_get_name(bufnr) == ""
     or M.options.filetypes
     or not vim.lsp.is_enabled(M.name)
     or #vim.lsp.get_clients({ bufnr = bufnr, name = M.name }) > 0

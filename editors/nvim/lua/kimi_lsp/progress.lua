@@ -1,5 +1,7 @@
 --- Progress of kimi-lsp jobs, read from the `LspProgress` autocmd: the latest message per token, a
---- statusline string, and a notification when a job begins and ends.
+--- statusline string, and a notification when a job ends. (No "started" notification: the command that
+--- started the job already said so. No notification for a failed end either: the server shows failures
+--- itself with `window/showMessage`.)
 local M = {}
 
 --- @class kimi_lsp.Job
@@ -7,6 +9,7 @@ local M = {}
 --- @field title string
 --- @field message string
 --- @field seq integer  order of the latest update, to show the job that moved last
+--- @field client_id? integer  the client whose server runs the job (its jobs die with it)
 
 --- @type table<string, kimi_lsp.Job>
 M.running = {}
@@ -20,9 +23,7 @@ local seq = 0
 local client_name = "kimi_lsp"
 
 local function end_level(message)
-  if message:match("^Failed") then
-    return vim.log.levels.ERROR
-  elseif message:match("^Cancelled") or message:match("^Not ") then
+  if message:match("^Cancelled") or message:match("^Not ") then
     return vim.log.levels.WARN
   end
   return vim.log.levels.INFO
@@ -43,7 +44,8 @@ end
 
 --- Handle one `$/progress` params table from a kimi-lsp client.
 --- @param params {token: string|integer, value: table}
-function M.on_progress(params)
+--- @param client_id? integer the client that received it
+function M.on_progress(params, client_id)
   local token = params.token
   local value = params.value
   if type(token) ~= "string" or not token:match("^kimi%-") or type(value) ~= "table" then
@@ -52,8 +54,8 @@ function M.on_progress(params)
   seq = seq + 1
   if value.kind == "begin" then
     local title = value.title or "Kimi"
-    M.running[token] = { token = token, title = title, message = value.message or "starting", seq = seq }
-    vim.notify(title .. " started", vim.log.levels.INFO)
+    M.running[token] =
+      { token = token, title = title, message = value.message or "starting", seq = seq, client_id = client_id }
   elseif value.kind == "report" then
     local job = M.running[token]
     if job and value.message then
@@ -65,7 +67,9 @@ function M.on_progress(params)
     M.running[token] = nil
     local message = value.message or "done"
     remember_end(token, message)
-    vim.notify(((job and job.title) or "Kimi") .. ": " .. message, end_level(message))
+    if not message:match("^Failed") then
+      vim.notify(((job and job.title) or "Kimi") .. ": " .. message, end_level(message))
+    end
   end
   redraw()
 end
@@ -97,7 +101,27 @@ function M.statusline()
   return text
 end
 
---- Listen to `LspProgress` (once, however often setup runs).
+--- Forget the jobs of client `client_id`, whose server is gone (it will never send their `end`), and say
+--- so once. The number of jobs forgotten.
+--- @param client_id integer
+--- @return integer
+function M.forget_client(client_id)
+  local lost = 0
+  for token, job in pairs(M.running) do
+    if job.client_id == client_id then
+      M.running[token] = nil
+      remember_end(token, "Lost: the server stopped")
+      lost = lost + 1
+    end
+  end
+  if lost > 0 then
+    vim.notify("Kimi: the server stopped; the job is lost", vim.log.levels.WARN)
+    redraw()
+  end
+  return lost
+end
+
+--- Listen to `LspProgress` and `LspDetach` (once, however often setup runs).
 function M.attach()
   local group = vim.api.nvim_create_augroup("kimi_lsp.progress", { clear = true })
   vim.api.nvim_create_autocmd("LspProgress", {
@@ -105,8 +129,20 @@ function M.attach()
     callback = function(ev)
       local client = vim.lsp.get_client_by_id(ev.data.client_id)
       if client and client.name == client_name then
-        M.on_progress(ev.data.params)
+        M.on_progress(ev.data.params, client.id)
       end
+    end,
+  })
+  vim.api.nvim_create_autocmd("LspDetach", {
+    group = group,
+    callback = function(ev)
+      -- A buffer closing also detaches; only a stopped (or already forgotten) client takes its jobs along.
+      -- Jobs are stored for kimi-lsp clients only, so the client id alone says whose they are.
+      local client = vim.lsp.get_client_by_id(ev.data.client_id)
+      if client and not client:is_stopped() then
+        return
+      end
+      M.forget_client(ev.data.client_id)
     end,
   })
 end
