@@ -59,6 +59,11 @@ export function createClient(setup: ClientSetup): LanguageClient {
         next(token, value);
       },
       workspace: {
+        // Never push the section itself: VS Code's copy holds every default plus client-only keys
+        // (serverPath, trace), and the server would take them as the user's choices, over its
+        // environment and project settings. `settings: null` makes the server pull the section
+        // through workspace/configuration, answered below with only what the user set.
+        didChangeConfiguration: (_sections, next) => next(undefined),
         // The `kimi` section is answered like initializationOptions (only what the user set), so
         // the server's defaults stay in one place and client-only keys stay on the client.
         configuration: async (params, token, next) => {

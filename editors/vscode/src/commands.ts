@@ -9,45 +9,66 @@ export interface KimiServer {
   readonly converter: Code2ProtocolConverter;
 }
 
-/** Yields the running server, or undefined after telling the user why there is none. */
+/** Yields the running server, starting it if needed, or undefined after telling the user why there is none. */
 export type ServerProvider = () => Promise<KimiServer | undefined>;
+
+/** Yields the server only if it is running now; never starts one. */
+export type RunningServer = () => KimiServer | undefined;
 
 /** The server-side commands, named as the server's code actions name them. */
 export const JOB_COMMANDS = ["kimi.fix", "kimi.fixTests", "kimi.refactor", "kimi.cancel"] as const;
+
+type Build = (s: KimiServer) => Promise<unknown[] | undefined>;
+type Complete = (given: unknown[]) => Promise<unknown[] | undefined>;
+const asGiven: Complete = async (given) => given;
 
 /**
  * Register the job commands. Each one forwards the arguments it was given unchanged (that is how
  * the server's own code actions invoke them) and builds them from the editor when it got none
  * (the command palette, key bindings, the status bar).
  */
-export function registerJobCommands(server: ServerProvider): vscode.Disposable[] {
-  type Build = (s: KimiServer) => Promise<unknown[] | undefined>;
-  type Complete = (given: unknown[]) => Promise<unknown[] | undefined>;
-  const asGiven: Complete = async (given) => given;
-  const run = (command: string, build: Build, complete: Complete = asGiven) =>
+export function registerJobCommands(server: ServerProvider, running: RunningServer): vscode.Disposable[] {
+  const run = (command: string, build: Build, complete: Complete = asGiven, target: ServerProvider = server) =>
     vscode.commands.registerCommand(command, async (...given: unknown[]) => {
-      const target = await server();
-      if (target === undefined) {
+      const found = await target();
+      if (found === undefined) {
         return undefined;
       }
-      const args = given.length > 0 ? await complete(given) : await build(target);
-      if (args === undefined) {
-        return undefined;
-      }
-      try {
-        return await target.execute(command, args);
-      } catch (error) {
-        void vscode.window.showErrorMessage(`Kimi: ${errorMessage(error)}`);
-        return undefined;
-      }
+      const args = given.length > 0 ? await complete(given) : await build(found);
+      return args === undefined ? undefined : executeOrTell(found, command, args);
     });
   return [
     run("kimi.fix", fixArguments),
     run("kimi.fixTests", fixTestsArguments),
     run("kimi.refactor", refactorArguments, withInstruction),
     // No arguments means every running job: the status-bar item cancels whatever is running.
-    run("kimi.cancel", async () => [{}]),
+    // A server that is not running has no jobs, so cancelling never starts one.
+    run("kimi.cancel", async () => [{}], asGiven, async () => running()),
   ];
+}
+
+/**
+ * Register a command the server offers that the extension does not build arguments for (e.g. the
+ * `kimi.apply` of a preview code action): it forwards what it was given.
+ */
+export function registerForwardedCommand(command: string, server: ServerProvider): vscode.Disposable {
+  return vscode.commands.registerCommand(command, async (...given: unknown[]) => {
+    const found = await server();
+    return found === undefined ? undefined : executeOrTell(found, command, given);
+  });
+}
+
+/**
+ * Send the command; a failure is shown in one error box with the server's own text. This is the
+ * only place it shows: the server does not send window/showMessage for errors it returns.
+ */
+async function executeOrTell(server: KimiServer, command: string, args: unknown[]): Promise<unknown> {
+  try {
+    return await server.execute(command, args);
+  } catch (error) {
+    void vscode.window.showErrorMessage(`Kimi: ${errorMessage(error)}`);
+    return undefined;
+  }
 }
 
 /** `[{uri, range, diagnostics}]`: the diagnostics at the cursor from every source, as LSP JSON. */

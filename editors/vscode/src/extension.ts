@@ -2,7 +2,7 @@ import * as vscode from "vscode";
 import { ExecuteCommandRequest, State, type LanguageClient } from "vscode-languageclient/node";
 import { findApiKey, SECRET_NAME, serverEnvironment } from "./apiKey";
 import { createClient } from "./client";
-import { registerJobCommands, type KimiServer } from "./commands";
+import { JOB_COMMANDS, registerForwardedCommand, registerJobCommands, type KimiServer } from "./commands";
 import { JobStatus } from "./jobStatus";
 import { findServer, INSTALL_COMMAND } from "./serverPath";
 import { configuredServerPath, SECTION, serverSettings } from "./settings";
@@ -24,19 +24,30 @@ export async function activate(context: vscode.ExtensionContext): Promise<KimiEx
     output,
     status,
     session,
-    ...registerJobCommands(() => session.server()),
+    ...registerJobCommands(() => session.server(), () => session.runningServer()),
     vscode.commands.registerCommand("kimi.showOutput", () => output.show(true)),
     vscode.commands.registerCommand("kimi.setApiKey", () => setApiKey(context.secrets, session)),
+    vscode.commands.registerCommand(RESTART_COMMAND, () => session.restart()),
     vscode.workspace.onDidChangeConfiguration((event) => {
       // Other kimi.* changes reach the running server through workspace/didChangeConfiguration.
       if (event.affectsConfiguration(`${SECTION}.serverPath`)) {
         void session.restart();
       }
     }),
+    // A key stored or removed in another window changes this window's secret storage too; the
+    // server only reads its key at start.
+    context.secrets.onDidChange((event) => {
+      if (event.key === SECRET_NAME) {
+        void session.useCurrentKey();
+      }
+    }),
   );
   await session.start();
   return session;
 }
+
+/** "Kimi: Restart server": a fresh server with fresh settings and key, e.g. after it crashed too often. */
+export const RESTART_COMMAND = "kimi.restart";
 
 /** Stops the server. */
 export function deactivate(): Promise<void> | undefined {
@@ -49,6 +60,12 @@ let current: ServerSession | undefined;
 class ServerSession implements KimiExtension, vscode.Disposable {
   client: LanguageClient | undefined;
   private starting: Promise<LanguageClient | undefined> | undefined;
+  /** The API key the current client's server was started with. */
+  private clientKey: string | undefined;
+  /** Key checks run one after another, so one key change restarts the server once. */
+  private keyCheck: Promise<void> = Promise.resolve();
+  /** Commands registered in the editor: the extension's own, then those forwarded to the server. */
+  private readonly registered = new Set<string>(JOB_COMMANDS);
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -60,6 +77,14 @@ class ServerSession implements KimiExtension, vscode.Disposable {
 
   /** Start the server unless it runs; resolves to undefined when it cannot (the user was told). */
   start(): Promise<LanguageClient | undefined> {
+    if (this.client?.state === State.Stopped) {
+      // The client gave up (it restarts a crashing server only so often) or was stopped: a
+      // stopped client never comes back by itself, so the next command gets a new one.
+      this.output.appendLine("kimi-lsp is not running; starting it again.");
+      const stopped = this.client;
+      this.client = undefined;
+      void stopped.dispose().catch(() => undefined);
+    }
     if (this.client !== undefined) {
       return Promise.resolve(this.client);
     }
@@ -72,9 +97,16 @@ class ServerSession implements KimiExtension, vscode.Disposable {
     const client = this.client;
     this.client = undefined;
     this.status.clear();
-    if (client !== undefined && client.state !== State.Stopped) {
-      await client.stop();
+    if (client === undefined) {
+      return;
     }
+    if (client.state === State.Starting) {
+      // Restarting after a crash: a client cannot be stopped half-way up.
+      await client.start().catch(() => undefined);
+    }
+    await client.dispose().catch((error: unknown) => {
+      this.output.appendLine(`Stopping kimi-lsp failed: ${String(error)}`);
+    });
   }
 
   async restart(): Promise<void> {
@@ -82,20 +114,55 @@ class ServerSession implements KimiExtension, vscode.Disposable {
     await this.start();
   }
 
+  /** Restart the server if the API key found now is not the one it was started with. */
+  useCurrentKey(): Promise<void> {
+    this.keyCheck = this.keyCheck.then(async () => {
+      await this.starting;
+      if (this.client === undefined) {
+        return; // Not running: the next start reads the key.
+      }
+      const key = await findApiKey(this.context.secrets, process.env);
+      if (key?.value !== this.clientKey) {
+        await this.restart();
+      }
+    }).catch((error: unknown) => {
+      // Keep the chain usable for the next change.
+      this.output.appendLine(`Restarting kimi-lsp for the new API key failed: ${String(error)}`);
+    });
+    return this.keyCheck;
+  }
+
   /** The running server for a command, starting it first if needed. */
   async server(): Promise<KimiServer | undefined> {
     const client = await this.start();
-    if (client === undefined) {
-      return undefined;
+    return client === undefined ? undefined : kimiServer(client);
+  }
+
+  /** The server only if it runs now; a stale status-bar item is hidden when it does not. */
+  runningServer(): KimiServer | undefined {
+    if (this.client?.state === State.Running) {
+      return kimiServer(this.client);
     }
-    return {
-      execute: (command, args) => client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }),
-      converter: client.code2ProtocolConverter,
-    };
+    this.status.clear();
+    return undefined;
   }
 
   dispose(): void {
     void this.stop();
+  }
+
+  /**
+   * The stock feature that turns the server's commands into editor commands is left out (see
+   * client.ts); the server's other commands, such as the `kimi.apply` of a preview code action,
+   * are forwarded here, and stay registered across restarts.
+   */
+  private forwardServerCommands(client: LanguageClient): void {
+    for (const command of client.initializeResult?.capabilities.executeCommandProvider?.commands ?? []) {
+      if (!this.registered.has(command)) {
+        this.registered.add(command);
+        this.context.subscriptions.push(registerForwardedCommand(command, () => this.server()));
+      }
+    }
   }
 
   private async launch(): Promise<LanguageClient | undefined> {
@@ -140,8 +207,17 @@ class ServerSession implements KimiExtension, vscode.Disposable {
       return undefined;
     }
     this.client = client;
+    this.clientKey = key?.value;
+    this.forwardServerCommands(client);
     return client;
   }
+}
+
+function kimiServer(client: LanguageClient): KimiServer {
+  return {
+    execute: (command, args) => client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }),
+    converter: client.code2ProtocolConverter,
+  };
 }
 
 async function showMissingServer(missing: string): Promise<void> {
@@ -187,6 +263,8 @@ async function setApiKey(secrets: vscode.SecretStorage, session: ServerSession):
   } else {
     await secrets.delete(SECRET_NAME);
   }
-  await session.restart();
+  // The secret storage change event may have restarted the server already; this restarts it at
+  // most once, whichever comes first.
+  await session.useCurrentKey();
   void vscode.window.showInformationMessage(key ? "Kimi: API key stored." : "Kimi: stored API key removed.");
 }

@@ -31,6 +31,8 @@ export class MemorySecrets {
 /** What the fake server recorded, as it answers `fake/seen`. */
 export interface Seen {
   argv: string[];
+  /** The server process id (the `kimi-lsp` script execs it). */
+  pid: number;
   /** SHA-256 of the server's KIMI_API_KEY, or null when it has none. */
   apiKeySha256: string | null;
   initializationOptions: unknown;
@@ -149,5 +151,20 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
       throw new Error(`timed out waiting for ${what}`);
     }
     await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Poll the async `probe` until it yields a value other than undefined, failing after `timeoutMs`. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) {
+      return value;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }

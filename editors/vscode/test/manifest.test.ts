@@ -52,10 +52,11 @@ test("the commands are contributed to the palette under the Kimi category", () =
   const commands = new Map<string, { title: string; category: string }>(
     manifest.contributes.commands.map((c: { command: string; title: string; category: string }) => [c.command, c]),
   );
-  for (const id of ["kimi.fix", "kimi.fixTests", "kimi.refactor", "kimi.cancel", "kimi.showOutput", "kimi.setApiKey"]) {
+  for (const id of ["kimi.fix", "kimi.fixTests", "kimi.refactor", "kimi.cancel", "kimi.showOutput", "kimi.setApiKey", "kimi.restart"]) {
     assert.equal(commands.get(id)?.category, "Kimi", id);
   }
   assert.equal(commands.get("kimi.setApiKey")?.title, "Set API key");
+  assert.equal(commands.get("kimi.restart")?.title, "Restart server");
 });
 
 test("the vsix holds only the bundle, the manifest, the README and the LICENSE", () => {

@@ -67,7 +67,7 @@ test("the server's executeCommandProvider does not collide with the extension's 
   const s = await startExtension({ env: { KIMI_API_KEY: "sk-test" } });
   assert.ok(s.api.client?.isRunning());
   assert.deepEqual(stub.messages, []);
-  for (const command of ["kimi.fix", "kimi.fixTests", "kimi.refactor", "kimi.cancel", "kimi.showOutput", "kimi.setApiKey"]) {
+  for (const command of ["kimi.fix", "kimi.fixTests", "kimi.refactor", "kimi.cancel", "kimi.showOutput", "kimi.setApiKey", "kimi.restart"]) {
     assert.ok(stub.commands.has(command), command);
   }
 });
@@ -79,4 +79,22 @@ test("kimi.showOutput shows the Kimi output channel", async () => {
     stub.outputChannels.map((c) => [c.name, c.shown]),
     [["Kimi", true]],
   );
+});
+
+test("a command the server rejects shows one error box with the server's text", async () => {
+  const s = await startExtension({ env: { KIMI_API_KEY: "sk-test" } });
+  const text = "kimi.fixTests: 'uri' must be a string";
+  assert.equal(await s.run("kimi.fixTests", { fail: text }), undefined);
+  assert.deepEqual(stub.messages, [{ level: "error", text: `Kimi: ${text}`, items: [] }]);
+});
+
+test("the server's other commands (a preview's kimi.apply) are forwarded, errors shown the same way", async () => {
+  const s = await startExtension({ env: { KIMI_API_KEY: "sk-test" } });
+  assert.deepEqual(await s.run("kimi.apply", { jobId: "job-1" }), { started: "kimi.apply" });
+  assert.equal(await s.run("kimi.apply", { jobId: "job-2", fail: "kimi.apply: no result for job job-2" }), undefined);
+  assert.deepEqual(
+    (await s.seen()).commands.map((c) => c.arguments),
+    [[{ jobId: "job-1" }], [{ jobId: "job-2", fail: "kimi.apply: no result for job job-2" }]],
+  );
+  assert.deepEqual(stub.messages, [{ level: "error", text: "Kimi: kimi.apply: no result for job job-2", items: [] }]);
 });

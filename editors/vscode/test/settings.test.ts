@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
-import { startExtension, stopExtension } from "./harness";
+import { eventually, startExtension, stopExtension } from "./harness";
+import { stub } from "./stub/vscode";
 
 afterEach(stopExtension);
 
@@ -44,4 +45,18 @@ test("a baseUrl set by the workspace is not sent: only the user's own settings c
 test("a baseUrl in the user's settings is sent", async () => {
   const s = await startExtension({ settings: { "kimi.baseUrl": { globalValue: "http://127.0.0.1:8000/v1" } } });
   assert.deepEqual((await s.seen()).initializationOptions, { baseUrl: "http://127.0.0.1:8000/v1" });
+});
+
+test("workspace/didChangeConfiguration carries no settings: the server pulls the filtered section", async () => {
+  const s = await startExtension({ settings: { "kimi.model": { globalValue: "m" } } });
+  stub.settings.set("kimi.runTestsOnSave", { globalValue: true });
+  stub.configurationEvents.fire({ affectsConfiguration: (k: string) => k === "kimi" || k === "kimi.runTestsOnSave" });
+  // One at start, one for the change. VS Code's own copy of the section (every default,
+  // serverPath, trace) would override the server's environment and project settings.
+  const changes = await eventually(async () => {
+    const seen = (await s.seen()).configurationChanges;
+    return seen.length >= 2 ? seen : undefined;
+  }, "two didChangeConfiguration notifications");
+  assert.deepEqual(changes, [null, null]);
+  assert.deepEqual(await s.api.client!.sendRequest("fake/configuration", {}), { model: "m", runTestsOnSave: true });
 });

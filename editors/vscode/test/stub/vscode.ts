@@ -264,6 +264,23 @@ function message(level: Message["level"]) {
 
 const noEvent = (): Disposable => new Disposable();
 
+/** `{model: …, trace: {server: …}}` for "kimi": every contributed or set key under `section`. */
+function sectionObject(section: string): Record<string, unknown> | undefined {
+  const prefix = `${section}.`;
+  const keys = new Set([...Object.keys(manifest.contributes.configuration.properties), ...stub.settings.keys()]);
+  let result: Record<string, unknown> | undefined;
+  for (const key of [...keys].filter((k) => k.startsWith(prefix))) {
+    const path = key.slice(prefix.length).split(".");
+    result ??= {};
+    let node = result;
+    for (const part of path.slice(0, -1)) {
+      node = (node[part] ??= {}) as Record<string, unknown>;
+    }
+    node[path.at(-1)!] = workspace.getConfiguration(section).get(key.slice(prefix.length));
+  }
+  return result;
+}
+
 export const window: any = {
   activeTextEditor: undefined,
   visibleTextEditors: [],
@@ -305,7 +322,9 @@ export const workspace: any = {
       has: (key: string) => full(key) in defaults || stub.settings.has(full(key)),
       get: (key: string, fallback?: unknown) => {
         const i = inspect(key);
-        return i.workspaceFolderValue ?? i.workspaceValue ?? i.globalValue ?? i.defaultValue ?? fallback;
+        const value = i.workspaceFolderValue ?? i.workspaceValue ?? i.globalValue ?? i.defaultValue;
+        // Like VS Code, a key that names a section answers the whole merged section, defaults included.
+        return value ?? sectionObject(full(key)) ?? fallback;
       },
       update: async () => undefined,
     };
