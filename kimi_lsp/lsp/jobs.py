@@ -21,7 +21,7 @@ from kimi_lsp.agent.loop import ChatModel, StepEvent
 from kimi_lsp.agent.transcript import state_dir
 from kimi_lsp.errors import KimiError
 from kimi_lsp.lsp.actions import Proposal
-from kimi_lsp.lsp.results import EditCapabilities, OpenDocument, paths_of, rebase_changes
+from kimi_lsp.lsp.results import EditCapabilities, OpenDocument, Rebased, paths_of, rebase_changes
 from kimi_lsp.settings import Settings
 
 if TYPE_CHECKING:
@@ -245,8 +245,9 @@ class JobManager:
             for p in self.proposals.values()
         ]
 
-    async def _offer(self, stored: StoredProposal, note: str) -> None:
-        rebased = rebase_changes(
+    def _rebase(self, stored: StoredProposal) -> Rebased:
+        """The proposal's change as an edit for the documents as they are now (see ``rebase_changes``)."""
+        return rebase_changes(
             stored.job.root,
             stored.result.files,
             self._open_documents(),
@@ -255,6 +256,9 @@ class JobManager:
             label=stored.label,
             needs_confirmation=True,  # a model-made change: confirm it where the editor can (VS Code preview)
         )
+
+    async def _offer(self, stored: StoredProposal, note: str) -> None:
+        rebased = self._rebase(stored)
         stored.edit = rebased.edit
         message = f"Kimi: {stored.job.title}: {note}. {stored.result.summary}".strip()
         choices = ["Apply", "Show diff", "Discard"]
@@ -296,15 +300,7 @@ class JobManager:
             stored.applying = False
 
     async def _apply(self, job_id: str, stored: StoredProposal) -> tuple[bool, str]:
-        rebased = rebase_changes(
-            stored.job.root,
-            stored.result.files,
-            self._open_documents(),
-            _read_disk,
-            self._caps(),
-            label=stored.label,
-            needs_confirmation=True,  # a model-made change: confirm it where the editor can (VS Code preview)
-        )
+        rebased = self._rebase(stored)
         if rebased.conflicts:
             return False, "you edited the same lines meanwhile in " + ", ".join(rebased.conflicts)
         if rebased.unsupported:

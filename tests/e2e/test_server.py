@@ -4,7 +4,6 @@ and the stand-in model on loopback."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -16,6 +15,7 @@ from lsprotocol import types
 from pytest_lsp import client_capabilities
 
 from kimi_lsp.testing import Fault, ScriptedCall, StandIn, Turn
+from kimi_lsp.testing.processes import alive, hanging_unittest
 from tests.e2e.editor import NVIM, VSCODE, Buffer, Editor, start_editor
 
 BUGGY = 'def area(width, height):\n    """Area of a rectangle."""\n    return width + height\n'
@@ -411,31 +411,15 @@ async def test_shutdown_cancels_jobs_and_leaves_no_child_or_temp_folder(
     tmp_path: Path, project: Path, stand_in: StandIn
 ) -> None:
     marker = tmp_path / "hung.pid"
-    (project / "test_shapes.py").write_text(
-        "import os, time, unittest\n\n\nclass Hang(unittest.TestCase):\n    def test_hangs(self):\n"
-        f"        open({str(marker)!r}, 'w').write(str(os.getpid()))\n        time.sleep(600)\n",
-        encoding="utf-8",
-    )
+    (project / "test_shapes.py").write_text(hanging_unittest(marker), encoding="utf-8")
     editor = await editor_for(tmp_path, project, stand_in)
     uri = editor.open("shapes.py")
     await editor.command("kimi.fixTests", {"uri": uri})
     await editor.wait_for(lambda: marker.exists() and marker.read_text())
     pid = int(marker.read_text())
     await editor.client.shutdown_session()
-    assert not _alive(pid)
+    assert not alive(pid)
     assert not list((tmp_path / "state" / "tmp").iterdir())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes: check its state.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 async def test_run_tests_on_save_publishes_failures_and_clears_them(tmp_path: Path, project: Path) -> None:
@@ -599,11 +583,7 @@ async def test_server_killed_or_orphaned_still_kills_tests_and_removes_the_shado
     tmp_path: Path, project: Path, stand_in: StandIn, how: str
 ) -> None:
     marker = tmp_path / "hung.pid"
-    (project / "test_shapes.py").write_text(
-        "import os, time, unittest\n\n\nclass Hang(unittest.TestCase):\n    def test_hangs(self):\n"
-        f"        open({str(marker)!r}, 'w').write(str(os.getpid()))\n        time.sleep(600)\n",
-        encoding="utf-8",
-    )
+    (project / "test_shapes.py").write_text(hanging_unittest(marker), encoding="utf-8")
     editor = await editor_for(tmp_path, project, stand_in)
     server = editor.client._server
     assert server is not None
@@ -617,7 +597,7 @@ async def test_server_killed_or_orphaned_still_kills_tests_and_removes_the_shado
         assert server.stdin is not None
         server.stdin.close()
     await asyncio.wait_for(server.wait(), 15)
-    assert not _alive(hung)
+    assert not alive(hung)
     assert not list((tmp_path / "state" / "tmp").iterdir())
     await editor.client.stop()
 

@@ -17,6 +17,7 @@ from kimi_lsp.agent.job import apply_changes
 from kimi_lsp.agent.shadow import FileChange
 from kimi_lsp.errors import KimiError
 from kimi_lsp.testing import STAND_IN_KEY, Fault, ScriptedCall, StandIn, Turn
+from kimi_lsp.testing.processes import alive, hanging_unittest
 
 BUGGY = "def area(width, height):\n    return width + height\n"
 TESTS = (
@@ -179,11 +180,7 @@ def test_missing_key_is_a_usage_error_naming_the_variables(tmp_path: Path, proje
 
 def test_ctrl_c_cancels_kills_the_hung_tests_and_exits_130(tmp_path: Path, project: Path) -> None:
     marker = tmp_path / "pid"
-    (project / "test_shapes.py").write_text(
-        "import os, time, unittest\n\n\nclass Hang(unittest.TestCase):\n    def test_hang(self):\n"
-        f"        open({str(marker)!r}, 'w').write(str(os.getpid()))\n        time.sleep(600)\n",
-        encoding="utf-8",
-    )
+    (project / "test_shapes.py").write_text(hanging_unittest(marker), encoding="utf-8")
     with StandIn() as stand_in:
         process = subprocess.Popen(
             [sys.executable, "-m", "kimi_lsp", "fix", "--test", TEST_COMMAND, "--json"],
@@ -207,18 +204,7 @@ def test_ctrl_c_cancels_kills_the_hung_tests_and_exits_130(tmp_path: Path, proje
                 process.kill()
     assert process.returncode == 130, err
     assert json.loads(out)["status"] == "cancelled"
-    assert not _alive(hung)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
+    assert not alive(hung)
 
 
 def test_context_json_follows_the_contract(tmp_path: Path, project: Path) -> None:
