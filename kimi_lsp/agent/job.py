@@ -9,6 +9,8 @@ import asyncio
 import contextlib
 import os
 import re
+import stat
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -18,13 +20,14 @@ from typing import Any, Literal
 
 from kimi_lsp.agent import prompts
 from kimi_lsp.agent.loop import CONTEXT_WINDOW, AgentLoop, ChatModel, LoopLimits, StepEvent
+from kimi_lsp.agent.paths import resolve_in_root
 from kimi_lsp.agent.sandbox import run_command, test_env
 from kimi_lsp.agent.shadow import FileChange, Shadow
 from kimi_lsp.agent.tools import Toolbox
 from kimi_lsp.agent.transcript import Transcript, new_job_id
 from kimi_lsp.context import ContextRequest, Diagnostic, TokenEstimator, WorkspaceIndex, build_context
 from kimi_lsp.context.failures import TestReport, parse_test_output
-from kimi_lsp.errors import ConfigError, KimiError
+from kimi_lsp.errors import ConfigError, KimiError, ToolError
 from kimi_lsp.model.types import Usage
 from kimi_lsp.settings import Settings
 
@@ -412,14 +415,39 @@ def changed_since(root: Path, changes: Sequence[FileChange]) -> list[str]:
 
 
 def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
-    """Write a verified result into the working tree; refuses (KimiError) when the tree changed meanwhile."""
+    """Write a verified result into the working tree, each file replaced atomically and keeping its mode.
+
+    Refuses (KimiError, nothing written) when the tree changed meanwhile, when a change is binary (it has
+    no text to write: apply it from the diff), or when a path would land outside ``root``.
+    """
+    binary = [change.path for change in changes if change.binary]
+    if binary:
+        raise KimiError("not applied: binary files changed (apply them from the diff): " + ", ".join(binary))
     stale = changed_since(root, changes)
     if stale:
         raise KimiError("not applied: these files changed in the working tree while the job ran: " + ", ".join(stale))
-    for change in changes:
-        path = root / change.path
+    try:
+        targets = [(resolve_in_root(root, change.path, allow_secret=True), change) for change in changes]
+    except ToolError as exc:
+        raise KimiError(f"not applied: {exc}") from None
+    for path, change in targets:
         if change.new_text is None:
             path.unlink(missing_ok=True)
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(change.new_text, encoding="utf-8", newline="")
+        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
+        _write_atomically(path, change.new_text.encode("utf-8"), mode)
+
+
+def _write_atomically(target: Path, data: bytes, mode: int) -> None:
+    # A crash or a full disk mid-write leaves the old file, never half of the new one.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".kimi-tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise

@@ -7,8 +7,7 @@ dependencies without a copy. Files are copied, never hard-linked: a hard link wo
 shadow write the user's file. Secret files are not copied at all.
 
 The shadow remembers the bytes it laid down (the snapshot), so :meth:`Shadow.diff` is the model's work
-alone, :meth:`Shadow.changed_in_worktree` tells whether the user changed the same files meanwhile, and
-:meth:`Shadow.apply_to` writes the result into the real tree (only after acceptance).
+alone. Writing a result back is the job's business (``job.apply_changes``): by then the shadow is gone.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,10 +56,6 @@ _JUNK_NAMES = frozenset({".coverage", ".DS_Store"})
 _COPY_WORKERS = 8
 
 
-class WorktreeChanged(KimiError):
-    """The user's files changed after the shadow was made; applying would overwrite their edits."""
-
-
 @dataclass(frozen=True)
 class FileChange:
     """One file's change: ``old_text`` None = created, ``new_text`` None = deleted; binary = no text."""
@@ -86,8 +81,6 @@ class ShadowDiff:
 @dataclass(frozen=True)
 class _Entry:
     data: bytes  # what the shadow started with (overlay text included)
-    disk_stat: tuple[int, int] | None  # (size, mtime_ns) of the user's file when copied; None = not on disk
-    disk_data_same: bool  # the user's file held exactly ``data`` (False when an overlay differs)
     mode: int
 
 
@@ -352,63 +345,6 @@ class Shadow:
 
     # -- back to the user's tree ------------------------------------------------------------------
 
-    def changed_in_worktree(self, paths: Iterable[str] | None = None, *, root: Path | None = None) -> list[str]:
-        """Files of the user's tree (``root``, default the source) that differ from what was copied.
-
-        ``paths`` limits the check (default: every snapshot file). A path absent from the snapshot counts
-        as changed when it now exists in the tree. Files with unsaved overlays are compared with what was on
-        disk at copy time, not with the overlay.
-        """
-        tree = Path(os.path.realpath(root or self.source))
-        names = sorted(self._snapshot) if paths is None else sorted(set(paths))
-        changed: list[str] = []
-        for rel in names:
-            if not is_plain_relpath(rel):
-                changed.append(rel)
-                continue
-            target = tree / rel
-            entry = self._snapshot.get(rel)
-            try:
-                st = target.lstat()
-            except (FileNotFoundError, NotADirectoryError):
-                if entry is not None and entry.disk_stat is not None:
-                    changed.append(rel)
-                continue
-            if entry is None or entry.disk_stat is None:
-                changed.append(rel)
-                continue
-            if (st.st_size, st.st_mtime_ns) == entry.disk_stat:
-                continue
-            if not entry.disk_data_same or target.read_bytes() != entry.data:
-                changed.append(rel)
-        return changed
-
-    def apply_to(self, root: Path | None = None, *, force: bool = False) -> list[str]:
-        """Write the shadow's changes into ``root`` (default: the source tree); returns the paths written.
-
-        Refuses with :class:`WorktreeChanged` when any of those files changed in the tree since the
-        snapshot, unless ``force``. Each file is replaced atomically and keeps its mode.
-        """
-        tree = Path(os.path.realpath(root or self.source))
-        changes = self.changed_bytes()
-        if not force:
-            conflicts = self.changed_in_worktree(changes, root=tree)
-            if conflicts:
-                raise WorktreeChanged(
-                    "the working tree changed since the job started, refusing to overwrite: " + ", ".join(conflicts)
-                )
-        written: list[str] = []
-        for rel, (_old, new) in changes.items():
-            target = resolve_in_root(tree, rel)
-            if new is None:
-                with contextlib.suppress(FileNotFoundError):
-                    target.unlink()
-            else:
-                mode = (self.root / rel).stat().st_mode
-                _atomic_write(target, new, stat.S_IMODE(mode))
-            written.append(rel)
-        return written
-
 
 def _default_base(source: Path, listing: Sequence[str]) -> str | None:
     """``$KIMI_SHADOW_DIR``, else ``/dev/shm`` when it is an executable tmpfs with room to spare, else the
@@ -435,20 +371,6 @@ def _git_mode(mode: int) -> str:
     return "100755" if mode & 0o111 else "100644"
 
 
-def _atomic_write(target: Path, data: bytes, mode: int) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".kimi-tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _copy_one(source: Path, dest: Path, rel: str) -> tuple[str, _Entry] | None:
     src = source / rel
     dst = dest / rel
@@ -467,7 +389,7 @@ def _copy_one(source: Path, dest: Path, rel: str) -> tuple[str, _Entry] | None:
     with open(dst, "wb") as handle:
         handle.write(data)
     os.chmod(dst, stat.S_IMODE(st.st_mode))
-    return rel, _Entry(data, (st.st_size, st.st_mtime_ns), True, st.st_mode)
+    return rel, _Entry(data, st.st_mode)
 
 
 def _copy_tree(source: Path, dest: Path, listing: Sequence[str]) -> dict[str, _Entry]:
@@ -505,6 +427,6 @@ def _lay_overlays(dest: Path, overlays: Mapping[str, str], snapshot: dict[str, _
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         if previous is not None:
-            snapshot[relpath] = _Entry(data, previous.disk_stat, previous.data == data, previous.mode)
+            snapshot[relpath] = _Entry(data, previous.mode)
         else:
-            snapshot[relpath] = _Entry(data, None, False, 0o100644)
+            snapshot[relpath] = _Entry(data, 0o100644)

@@ -4,7 +4,7 @@ Run on demand: ``python tests/bench/bench_shadow.py [BASE_DIR]`` (default: the s
 Builds (once) a git repository from Django's source distribution under ``.bench/``
 (``pip download django --no-deps --no-binary :all:``), then times, in the same run and the same BASE_DIR:
 ``Shadow.create`` (listing, copy with snapshot, heavy-folder links), a plain sequential ``shutil.copyfile``
-of the same tracked files, ``Shadow.diff`` on an unchanged shadow, ``changed_in_worktree`` and ``cleanup``.
+of the same tracked files, ``Shadow.diff`` on an unchanged shadow and ``cleanup``.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main() -> None:
     files = tracked(repo)
     size = sum((repo / rel).stat().st_size for rel in files)
     print(f"repository: {repo} ({len(files)} tracked files, {size / 1e6:.1f} MB), copies in {BASE}")
-    create, diff, worktree, cleanup, plain = [], [], [], [], []
+    create, diff, cleanup, plain = [], [], [], []
     for _ in range(ROUNDS):
         plain.append(timed(lambda: plain_copy(repo, files)))
         start = time.perf_counter()
@@ -101,13 +101,11 @@ def main() -> None:
         create.append(time.perf_counter() - start)
         assert len(shadow.snapshot_paths()) == len(files), "shadow missed files"
         diff.append(timed(shadow.diff))
-        worktree.append(timed(shadow.changed_in_worktree))
         cleanup.append(timed(shadow.cleanup))
     for label, values in (
         ("plain copy of tracked files (list given)", plain),
         ("Shadow.create (git listing + copy + snapshot + links)", create),
         ("Shadow.diff on an unchanged shadow", diff),
-        ("Shadow.changed_in_worktree (stat pass)", worktree),
         ("Shadow.cleanup", cleanup),
     ):
         print(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kimi_lsp.agent.shadow import Shadow, WorktreeChanged
+from kimi_lsp.agent.shadow import Shadow
 
 
 def _git(root: Path, *args: str) -> None:
@@ -141,30 +141,6 @@ def test_cleanup_is_idempotent_and_leaves_linked_folders_alone(repo: Path) -> No
     assert (repo / ".venv" / "lib" / "site.py").exists()
 
 
-def test_apply_to_writes_changes_and_refuses_when_the_tree_changed(repo: Path) -> None:
-    with Shadow.create(repo) as shadow:
-        (shadow.root / "pkg" / "mod.py").write_text("def f():\n    return 2\n")
-        (shadow.root / "pkg" / "new.py").write_text("n = 1\n")
-        (shadow.root / "pkg" / "gone.py").unlink()
-        assert shadow.changed_in_worktree() == []
-        (repo / "README.md").write_text("user edit\n")  # unrelated to the result: no conflict for it
-        assert shadow.changed_in_worktree() == ["README.md"]
-        written = shadow.apply_to()
-        assert written == ["pkg/gone.py", "pkg/mod.py", "pkg/new.py"]
-        assert (repo / "pkg" / "mod.py").read_text() == "def f():\n    return 2\n"
-        assert (repo / "pkg" / "new.py").read_text() == "n = 1\n"
-        assert not (repo / "pkg" / "gone.py").exists()
-
-
-def test_apply_to_refuses_to_overwrite_the_users_edit(repo: Path) -> None:
-    with Shadow.create(repo) as shadow:
-        (shadow.root / "pkg" / "mod.py").write_text("def f():\n    return 2\n")
-        (repo / "pkg" / "mod.py").write_text("def f():\n    return 'typed by the user'\n")
-        with pytest.raises(WorktreeChanged, match=r"pkg/mod\.py"):
-            shadow.apply_to()
-        assert (repo / "pkg" / "mod.py").read_text() == "def f():\n    return 'typed by the user'\n"
-
-
 def test_explicit_file_list_is_copied(repo: Path) -> None:
     with Shadow.create(repo, files=["README.md", "../outside.txt", ".env"]) as shadow:
         assert shadow.snapshot_paths() == ["README.md"]
@@ -195,3 +171,4 @@ def test_shadows_orphaned_by_dead_processes_are_swept_live_ones_kept(tmp_path: P
         assert shadow.root.name.startswith(f"{SHADOW_PREFIX}{os.getpid()}-")
         assert not orphan.exists()
         assert live.exists() and unrelated.exists()
+
