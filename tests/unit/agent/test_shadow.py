@@ -172,3 +172,17 @@ def test_shadows_orphaned_by_dead_processes_are_swept_live_ones_kept(tmp_path: P
         assert not orphan.exists()
         assert live.exists() and unrelated.exists()
 
+
+def test_copy_strategy_follows_the_destination_and_both_copy_the_same(tmp_path: Path, repo: Path) -> None:
+    from kimi_lsp.agent.shadow import _memory_backed
+
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and _memory_backed(shm)):
+        pytest.skip("no tmpfs at /dev/shm")
+    assert not _memory_backed(tmp_path) or str(tmp_path).startswith("/dev/shm")
+    disk_base = tmp_path / "on-disk"
+    disk_base.mkdir()
+    with Shadow.create(repo, base_dir=shm) as in_memory, Shadow.create(repo, base_dir=disk_base) as on_disk:
+        assert in_memory.snapshot_paths() == on_disk.snapshot_paths()
+        for rel in in_memory.snapshot_paths():
+            assert (in_memory.root / rel).read_bytes() == (on_disk.root / rel).read_bytes()
