@@ -21,7 +21,7 @@ from kimi_lsp.agent.loop import ChatModel, StepEvent
 from kimi_lsp.agent.transcript import state_dir
 from kimi_lsp.errors import KimiError
 from kimi_lsp.lsp.actions import Proposal
-from kimi_lsp.lsp.results import EditCapabilities, OpenDocument, Rebased, paths_of, rebase_changes
+from kimi_lsp.lsp.results import EditCapabilities, Rebased, paths_of, rebase_changes
 from kimi_lsp.settings import Settings
 
 if TYPE_CHECKING:
@@ -230,9 +230,6 @@ class JobManager:
         await self._offer(stored, "verified by the tests" if verified else "NOT verified: no test command")
         return f"Ready for review. {summary}"
 
-    def _open_documents(self) -> dict[str, OpenDocument]:
-        return {uri: OpenDocument(doc.source, doc.version) for uri, doc in self.server.workspace.text_documents.items()}
-
     def _caps(self) -> EditCapabilities:
         negotiated = self.server.workspace.position_encoding
         encoding = str(getattr(negotiated, "value", negotiated) or "utf-16")
@@ -250,7 +247,7 @@ class JobManager:
         return rebase_changes(
             stored.job.root,
             stored.result.files,
-            self._open_documents(),
+            self.server.open_documents(),
             _read_disk,
             self._caps(),
             label=stored.label,

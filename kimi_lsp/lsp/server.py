@@ -34,8 +34,6 @@ from kimi_lsp.lsp.testwatch import TestWatcher
 from kimi_lsp.lsp.uris import uri_to_path
 from kimi_lsp.settings import Settings
 
-log = logging.getLogger("kimi_lsp")
-
 
 def _default_model(settings: Settings) -> ChatModel:
     from kimi_lsp.model.client import ModelClient
