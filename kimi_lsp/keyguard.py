@@ -24,7 +24,11 @@ _stash: dict[str, str] = {}
 
 
 def hide_key(argv: Sequence[str]) -> None:
-    """Re-execute as ``python -m kimi_lsp ARGV`` with the key passed through a pipe; returns only if not needed."""
+    """Re-execute as ``python -P -m kimi_lsp ARGV`` with the key in a pipe; returns only if not needed.
+
+    ``-P`` keeps the working directory off the import path: ``-m`` would otherwise put it first, and a
+    repository's ``json.py`` would run inside the process that holds the key.
+    """
     if os.name != "posix" or KEY_FD in os.environ:
         return
     keys = {name: os.environ[name] for name in KEY_ENV_VARS if os.environ.get(name)}
@@ -41,7 +45,7 @@ def hide_key(argv: Sequence[str]) -> None:
     env[KEY_FD] = str(read)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "kimi_lsp", *argv], env)
+    os.execve(sys.executable, [sys.executable, "-P", "-m", "kimi_lsp", *argv], env)
 
 
 def take_key() -> None:

@@ -326,3 +326,30 @@ def test_tests_cannot_read_the_key_from_kimi_lsps_own_environment(tmp_path: Path
     assert done.returncode == 0, done.stderr
     seen = report.read_text(encoding="utf-8").split(",")
     assert seen and "True" not in seen, seen
+
+
+@pytest.mark.parametrize("entry", ["console-script", "python -m"])
+def test_modules_in_the_workspace_never_run_inside_kimi_lsp(tmp_path: Path, project: Path, entry: str) -> None:
+    """A repository's json.py (or any module kimi-lsp imports) must not be imported by kimi-lsp itself."""
+    marker = tmp_path / "planted-code-ran.txt"
+    planted = f"import os\nopen({str(marker)!r}, 'a').write(os.environ.get('KIMI_LSP_KEY_FD', '-') + '\\n')\n"
+    for name in ("json", "signal", "argparse", "shutil"):
+        (project / f"{name}.py").write_text(planted, encoding="utf-8")
+    program = (
+        [str(Path(sys.executable).with_name("kimi-lsp"))]
+        if entry == "console-script"
+        else [sys.executable, "-m", "kimi_lsp"]
+    )
+    with StandIn([Turn(reasoning="nothing to do", content="The tests pass.")]) as stand_in:
+        done = subprocess.run(
+            [*program, "fix", "--test", "true", "--json"],
+            env=cli_env(tmp_path, stand_in),
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+    assert not marker.exists(), marker.read_text()
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "no_change"
