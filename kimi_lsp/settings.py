@@ -27,6 +27,20 @@ KEY_ENV_VARS = ("KIMI_API_KEY", "MOONSHOT_API_KEY")
 WORKSPACE_FORBIDDEN = frozenset({"baseUrl", "model", "apiKey", "api_key", "key"})
 # Nor may it make kimi-lsp run things the user did not ask for: a shell for the model, tests on every save.
 WORKSPACE_NO_AUTORUN = frozenset({"allowShell", "runTestsOnSave"})
+# Limits a workspace file may lower but never raise above the default: a clone must not run up the user's bill
+# or hold their machine. The user's own settings (env, editor, flags) may raise them.
+WORKSPACE_CAPPED = frozenset(
+    {
+        "maxSteps",
+        "contextBudget",
+        "maxTokens",
+        "maxJobTokens",
+        "maxRetries",
+        "maxWallTime",
+        "testTimeout",
+        "requestTimeout",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,7 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     api_key_source: str | None = None  # the environment variable that held the key, never the key
     test_command: str | None = None
+    test_command_source: str = "default"  # where the test command came from, shown at the start of every job
     max_steps: int = 100
     context_budget: int = 64_000
     apply_mode: str = "apply"
@@ -89,6 +104,8 @@ SPECS: dict[str, _Spec] = {
     "allowShell": _Spec("allow_shell", bool),
 }
 ATTR_TO_KEY = {spec.attr: key for key, spec in SPECS.items()}
+_DEFAULTS = Settings()
+assert all(isinstance(getattr(_DEFAULTS, SPECS[key].attr), int | float) for key in WORKSPACE_CAPPED)
 
 
 @dataclass
@@ -213,7 +230,24 @@ class SettingsBuilder:
                 continue
             if value is None or (isinstance(value, str) and not value.strip()):
                 continue  # editors send null or "" for "not set": it must not hide a lower layer's value
+            if untrusted and key in WORKSPACE_CAPPED:
+                value = self._capped(key, value, source)
             self._set(key, value, source)
+
+    def _capped(self, key: str, value: Any, source: str) -> Any:
+        """``value`` from a workspace file, or the default when it would raise the limit above it."""
+        default = getattr(_DEFAULTS, SPECS[key].attr)
+        try:
+            raised = float(value) > default
+        except (TypeError, ValueError):
+            return value  # not a number: ``_set`` reports it
+        if not raised:
+            return value
+        self.warnings.append(
+            f"{source}: '{key}' = {value} ignored: a file inside the workspace may lower this limit but not raise "
+            f"it above {default:g} (raise it in your editor settings or on the command line)"
+        )
+        return default
 
     def add_workspace(self, root: Path | None) -> None:
         if root is None:
@@ -241,7 +275,12 @@ class SettingsBuilder:
 
     def build(self) -> LoadedSettings:
         kwargs = {SPECS[key].attr: value for key, value in self._values.items()}
-        settings = Settings(api_key=self._api_key, api_key_source=self._api_key_source, **kwargs)
+        settings = Settings(
+            api_key=self._api_key,
+            api_key_source=self._api_key_source,
+            test_command_source=self.sources["testCommand"],
+            **kwargs,
+        )
         sources = dict(self.sources)
         sources["apiKey"] = f"env {self._api_key_source}" if self._api_key_source else "not set"
         return LoadedSettings(settings, sources, list(self.warnings))

@@ -20,9 +20,8 @@ from typing import Any, Literal
 
 from kimi_lsp.agent import prompts
 from kimi_lsp.agent.loop import CONTEXT_WINDOW, AgentLoop, ChatModel, LoopLimits, StepEvent
-from kimi_lsp.agent.paths import resolve_in_root
 from kimi_lsp.agent.sandbox import run_command, test_env
-from kimi_lsp.agent.shadow import FileChange, Shadow
+from kimi_lsp.agent.shadow import BIG_FILE_BYTES, FileChange, Shadow
 from kimi_lsp.agent.tools import Toolbox
 from kimi_lsp.agent.transcript import Transcript, new_job_id
 from kimi_lsp.context import ContextRequest, Diagnostic, TokenEstimator, WorkspaceIndex, build_context
@@ -30,6 +29,8 @@ from kimi_lsp.context.failures import TestReport, parse_test_output
 from kimi_lsp.errors import ConfigError, KimiError, ToolError
 from kimi_lsp.model.types import Usage
 from kimi_lsp.settings import Settings
+from kimi_lsp.workspace.paths import resolve_in_root
+from kimi_lsp.workspace.redact import Redactor
 
 JobKind = Literal["fix_tests", "fix", "refactor"]
 Status = Literal["fixed", "not_fixed", "unverified", "no_change", "cancelled", "error"]
@@ -212,8 +213,13 @@ async def run_job(
     result = JobResult(request.job_id, "error", test_command=command, transcript=_path(transcript))
     shadow: Shadow | None = None
     loop: AgentLoop | None = None
+    if command:
+        # A workspace file may set the test command: say which command runs, and who chose it, every time.
+        log(f"test command: {command} (from {settings.test_command_source})")
     try:
         shadow = await _make_shadow(root, dict(request.overlays))
+        if shadow.too_big:
+            log(f"left out of the shadow workspace (over {BIG_FILE_BYTES // 2**20} MiB): {', '.join(shadow.too_big)}")
         before: TestRun | None = None
         if command:
             log(f"running tests before any change: {command}")
@@ -231,7 +237,7 @@ async def run_job(
         context = await asyncio.to_thread(
             _guarded, guard, _build_context, request, root, settings, before, index, estimator
         )
-        task = _task_text(request, context, before)
+        task = _task_text(request, context, before) + prompts.left_out_note(shadow.too_big, BIG_FILE_BYTES)
         transcript.write("context", {"tokens": context.tokens, "files": [f.path for f in context.files]})
 
         toolbox = Toolbox(
@@ -249,6 +255,8 @@ async def run_job(
             limits=_loop_limits(settings),
             on_event=on_event,
             on_record=transcript.write,
+            # The tests keep the variables they may need; the model never sees their secret values (nor the key).
+            redact=Redactor.from_env({**os.environ, "KIMI_API_KEY": settings.api_key or ""}),
         )
         began = time.monotonic()
         outcome = await loop.run(task)

@@ -151,8 +151,10 @@ class AgentLoop:
         on_event: Callable[[StepEvent], None] | None = None,
         on_record: Callable[[str, dict[str, object]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        redact: Callable[[str], str] = str,
     ) -> None:
         self.model = model
+        self._redact = redact  # every text that reaches the model from outside it passes through here
         self.tools = tools
         self.limits = limits or LoopLimits()
         self.tool_specs = tools.specs()
@@ -189,7 +191,7 @@ class AgentLoop:
 
         Steps, tokens and time count across resumptions: the limits are the job's, not the turn's.
         """
-        self.history.append(Message.user(message))
+        self.history.append(Message.user(self._redact(message)))
         started = self._started
         stop_reason = "max_steps"
         summary = ""
@@ -282,7 +284,7 @@ class AgentLoop:
         began = time.monotonic()
         try:
             outcome = await self.tools.run(call)
-            text, ok, target = outcome.text, outcome.ok, outcome.target
+            text, ok, target = self._redact(outcome.text), outcome.ok, outcome.target
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a tool bug must not end the job: the model hears about it

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kimi_lsp.agent.nearest import nearest_window
-from kimi_lsp.agent.paths import relpath_of, resolve_in_root
 from kimi_lsp.agent.syntax import numbered, syntax_problem
 from kimi_lsp.errors import ToolError
+from kimi_lsp.workspace.paths import relpath_of, resolve_in_root
+from kimi_lsp.workspace.reading import read_text
 
 _HUNK_RE = re.compile(r"^@@+\s*-(\d+)(?:,(\d+))?\s+\+(\d+)(?:,(\d+))?\s*@@+")
 _MAX_FUZZ = 2
@@ -329,14 +330,6 @@ class _Text:
         return self.eol.join(self.lines) + (self.eol if self.final_newline else "")
 
 
-def _read_text(path: Path, rel: str) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ToolError(f"{rel} is not a UTF-8 text file; it cannot be patched") from None
-
-
 def _failure(rel: str, index: int, count: int, hunk: _Hunk, lines: list[str]) -> str:
     want = hunk.old
     head = f"hunk {index} of {count} for {rel} did not match"
@@ -443,7 +436,7 @@ def _apply_file(
             return FilePatchResult(
                 rel, action, False, message=f"{old_rel} does not exist; to create it use --- /dev/null"
             )
-        original = _read_text(old_path, rel)
+        original = read_text(root, old_path, rel)
         doc = _Text.parse(original)
         results, ok = _patch_lines(doc, section.hunks, rel)
         if not ok:

@@ -62,3 +62,11 @@ def still_failing(test_run: str) -> str:
         f"{test_run}\n\n"
         "Keep working until the whole command passes (your changes so far are kept), then summarize again."
     )
+
+
+def left_out_note(paths: list[str], limit: int) -> str:
+    """A line telling the model which big files the shadow workspace does not hold (empty when none)."""
+    if not paths:
+        return ""
+    shown = ", ".join(paths[:20]) + (f" and {len(paths) - 20} more" if len(paths) > 20 else "")
+    return f"\n\nFiles over {limit // 2**20} MiB are not in your copy of the workspace and cannot be read: {shown}."

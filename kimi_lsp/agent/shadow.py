@@ -18,42 +18,24 @@ import shutil
 import stat
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from kimi_lsp.agent.paths import is_plain_relpath, resolve_in_root
 from kimi_lsp.agent.unidiff import file_diff, is_binary
-from kimi_lsp.context.files import is_secret_path
 from kimi_lsp.errors import KimiError
+from kimi_lsp.workspace.paths import is_plain_relpath, resolve_in_root
+from kimi_lsp.workspace.policy import LINKED_DIRS, is_never_copied_dir, is_secret_path
 
-# Ignored folders that tests need (interpreters, installed packages): linked into the shadow.
-LINKED_DIRS = frozenset({".venv", "venv", "node_modules", ".tox", ".nox", "__pypackages__"})
-# Folders never copied nor walked: VCS data, caches, build output.
-SKIPPED_DIRS = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        "__pycache__",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".hypothesis",
-        ".eggs",
-        "build",
-        "dist",
-        ".idea",
-        ".vscode",
-    }
-)
-HEAVY_DIRS = LINKED_DIRS | SKIPPED_DIRS
 # Files a test run leaves behind; never part of the result.
 _JUNK_SUFFIXES = (".pyc", ".pyo")
 _JUNK_NAMES = frozenset({".coverage", ".DS_Store"})
 _COPY_WORKERS = 8
+# Files larger than this are left out of the shadow (with a note to the model): a copy would hold them twice
+# in memory (the snapshot keeps what the shadow started with), and no edit the model makes needs them.
+BIG_FILE_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -82,6 +64,11 @@ class ShadowDiff:
 class _Entry:
     data: bytes  # what the shadow started with (overlay text included)
     mode: int
+
+
+def _heavy(name: str) -> bool:
+    """Folders the shadow does not walk: those it never copies and those it links instead."""
+    return name in LINKED_DIRS or is_never_copied_dir(name)
 
 
 def _is_junk(rel: str) -> bool:
@@ -126,7 +113,7 @@ def _walk_files(root: Path) -> list[str]:
     """Every file under ``root`` outside heavy folders (used when ``root`` is not a git repository)."""
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in HEAVY_DIRS and not d.endswith(".egg-info"))
+        dirnames[:] = sorted(d for d in dirnames if not _heavy(d))
         base = Path(dirpath).relative_to(root)
         for name in filenames:
             found.append((base / name).as_posix())
@@ -139,7 +126,7 @@ def _heavy_dirs(root: Path) -> list[str]:
     found: list[str] = []
     with contextlib.suppress(OSError):
         for entry in os.scandir(root):
-            if not entry.is_dir(follow_symlinks=False) or entry.name in SKIPPED_DIRS:
+            if not entry.is_dir(follow_symlinks=False) or is_never_copied_dir(entry.name):
                 continue
             if entry.name in LINKED_DIRS:
                 found.append(entry.name)
@@ -190,10 +177,13 @@ def _pid_alive(pid: int) -> bool:
 class Shadow:
     """A temporary copy of a workspace. Use as a context manager or call :meth:`cleanup`."""
 
-    def __init__(self, source: Path, root: Path, snapshot: dict[str, _Entry], linked: list[str]) -> None:
+    def __init__(
+        self, source: Path, root: Path, snapshot: dict[str, _Entry], linked: list[str], too_big: list[str]
+    ) -> None:
         self.source = source
         self.root = root
         self.linked = linked
+        self.too_big = too_big  # files over BIG_FILE_BYTES, left out of the copy
         self._snapshot = snapshot
         self._closed = False
 
@@ -222,13 +212,13 @@ class Shadow:
         # The owner's pid is in the name so a later run can tell an orphan (its process died) from a live one.
         tmp = Path(os.path.realpath(tempfile.mkdtemp(prefix=f"{SHADOW_PREFIX}{os.getpid()}-", dir=parent)))
         try:
-            snapshot = _copy_tree(source, tmp, listing)
+            snapshot, too_big = _copy_tree(source, tmp, listing)
             linked = _link_heavy(source, tmp)
             _lay_overlays(tmp, overlays or {}, snapshot)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return cls(source, tmp, snapshot, linked)
+        return cls(source, tmp, snapshot, linked, too_big)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -261,11 +251,7 @@ class Shadow:
     def _current_files(self) -> Iterator[str]:
         for dirpath, dirnames, filenames in os.walk(self.root):
             base = Path(dirpath).relative_to(self.root)
-            dirnames[:] = [
-                d
-                for d in dirnames
-                if d not in HEAVY_DIRS and not d.endswith(".egg-info") and not os.path.islink(os.path.join(dirpath, d))
-            ]
+            dirnames[:] = [d for d in dirnames if not _heavy(d) and not os.path.islink(os.path.join(dirpath, d))]
             for name in filenames:
                 rel = (base / name).as_posix()
                 if os.path.islink(os.path.join(dirpath, name)) and rel not in self._snapshot:
@@ -276,7 +262,7 @@ class Shadow:
         candidates = [
             rel
             for rel in self._current_files()
-            if rel not in self._snapshot and not _is_junk(rel) and not is_secret_path(rel)
+            if rel not in self._snapshot and not _is_junk(rel) and not is_secret_path(rel) and is_plain_relpath(rel)
         ]
         return sorted(set(candidates) - set(self._ignored_by_git(candidates)))
 
@@ -362,7 +348,7 @@ def _default_base(source: Path, listing: Sequence[str]) -> str | None:
     size = 0
     for rel in listing:
         with contextlib.suppress(OSError):
-            size += os.lstat(source / rel).st_size
+            size += min(os.lstat(source / rel).st_size, BIG_FILE_BYTES)
     free = info.f_bavail * info.f_frsize
     return shm if free > max(4 * size, 1 << 30) else None
 
@@ -371,7 +357,8 @@ def _git_mode(mode: int) -> str:
     return "100755" if mode & 0o111 else "100644"
 
 
-def _copy_one(source: Path, dest: Path, rel: str) -> tuple[str, _Entry] | None:
+def _copy_one(source: Path, dest: Path, rel: str) -> tuple[str, _Entry | None] | None:
+    """Copy one file; ``(rel, None)`` when it is too big to copy, None when it is not a regular file."""
     src = source / rel
     dst = dest / rel
     try:
@@ -385,6 +372,8 @@ def _copy_one(source: Path, dest: Path, rel: str) -> tuple[str, _Entry] | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None  # submodules (gitlinks), sockets, fifos
+    if st.st_size > BIG_FILE_BYTES:
+        return rel, None
     data = src.read_bytes()
     with open(dst, "wb") as handle:
         handle.write(data)
@@ -392,25 +381,33 @@ def _copy_one(source: Path, dest: Path, rel: str) -> tuple[str, _Entry] | None:
     return rel, _Entry(data, st.st_mode)
 
 
-def _copy_tree(source: Path, dest: Path, listing: Sequence[str]) -> dict[str, _Entry]:
+def _copy_tree(source: Path, dest: Path, listing: Sequence[str]) -> tuple[dict[str, _Entry], list[str]]:
+    """Copy the listed files; the snapshot of what was copied, and the files left out for their size."""
     wanted = [rel for rel in listing if is_plain_relpath(rel) and not is_secret_path(rel)]
     for folder in sorted({str(Path(rel).parent) for rel in wanted}):
         if folder != ".":
             (dest / folder).mkdir(parents=True, exist_ok=True)
-    snapshot: dict[str, _Entry] = {}
     if _memory_backed(dest):
         # Into memory (tmpfs) copying is CPU work: threads only add lock traffic (measured 3x slower).
-        results = (_copy_one(source, dest, rel) for rel in wanted)
-        for result in results:
-            if result is not None:
-                snapshot[result[0]] = result[1]
-        return snapshot
+        results: Iterable[tuple[str, _Entry | None] | None] = (_copy_one(source, dest, rel) for rel in wanted)
+        return _collect(results)
     # Onto a disk, writes block and release the GIL: a few threads keep it busy (measured 2-3x faster).
     with ThreadPoolExecutor(max_workers=_COPY_WORKERS) as pool:
-        for result in pool.map(lambda rel: _copy_one(source, dest, rel), wanted, chunksize=32):
-            if result is not None:
-                snapshot[result[0]] = result[1]
-    return snapshot
+        return _collect(pool.map(lambda rel: _copy_one(source, dest, rel), wanted, chunksize=32))
+
+
+def _collect(results: Iterable[tuple[str, _Entry | None] | None]) -> tuple[dict[str, _Entry], list[str]]:
+    snapshot: dict[str, _Entry] = {}
+    too_big: list[str] = []
+    for result in results:
+        if result is None:
+            continue
+        rel, entry = result
+        if entry is None:
+            too_big.append(rel)
+        else:
+            snapshot[rel] = entry
+    return snapshot, too_big
 
 
 def _memory_backed(path: Path) -> bool:

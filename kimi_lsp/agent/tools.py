@@ -22,15 +22,17 @@ from typing import Any
 
 import regex
 
-from kimi_lsp.agent.files import read_text, to_lf, walk_files, with_endings_of, write_text
 from kimi_lsp.agent.nearest import nearest_window
 from kimi_lsp.agent.patch import apply_patch
-from kimi_lsp.agent.paths import relpath_of, resolve_in_root
 from kimi_lsp.agent.sandbox import CommandResult, run_command, test_env
 from kimi_lsp.agent.syntax import numbered, syntax_problem
 from kimi_lsp.context.failures import TestReport, parse_test_output
 from kimi_lsp.errors import ToolError
 from kimi_lsp.model.types import ToolCall, ToolSpec
+from kimi_lsp.workspace.paths import relpath_of, resolve_in_root
+from kimi_lsp.workspace.reading import open_confined, read_lines, read_text, sniff_binary
+from kimi_lsp.workspace.redact import Redactor
+from kimi_lsp.workspace.text import to_lf, walk_files, with_endings_of, write_text
 
 READ_DEFAULT_LINES = 1000
 READ_MAX_CHARS = 100_000
@@ -40,6 +42,7 @@ LIST_MAX_CHARS = 30_000
 GREP_LINE_CHARS = 300
 GREP_MAX_FILE_BYTES = 2_000_000
 GREP_TIMEOUT = 10.0
+_CONTENT_SECRETS = Redactor()  # keys and tokens by their shape; the loop also withholds the environment's values
 TEST_OUTPUT_HEAD = 3_000
 TEST_OUTPUT_TAIL = 5_000
 
@@ -392,8 +395,8 @@ class Toolbox:
         offset = _int_arg(args, "line_offset", 1, 1)
         count = _int_arg(args, "n_lines", READ_DEFAULT_LINES, 1)
         path, rel = self._resolve(user_path)
-        text = await asyncio.to_thread(read_text, path, rel)
-        return ToolResult(_format_read(rel, text, offset, count), target=rel)
+        text = await asyncio.to_thread(_read_window, self.root, path, rel, offset, count)
+        return ToolResult(text, target=rel)
 
     async def _glob(self, args: dict[str, Any]) -> ToolResult:
         pattern = _str_arg(args, "pattern", required=True)
@@ -461,7 +464,7 @@ class Toolbox:
         assert user_path is not None
         edits = _edits(args.get("edit"))
         path, rel = self._resolve(user_path)
-        original = read_text(path, rel)
+        original = read_text(self.root, path, rel)
         text = to_lf(original)
         lines_changed: list[int] = []
         for number, (old, new, replace_all) in enumerate(edits, start=1):
@@ -496,7 +499,7 @@ class Toolbox:
         path, rel = self._resolve(user_path)
         if path.is_dir():
             raise ToolError(f"{rel} is a directory")
-        old = read_text(path, rel) if path.exists() else None
+        old = read_text(self.root, path, rel) if path.exists() else None
         if old is not None and "\r" in old and "\r\n" not in content:
             content = with_endings_of(old, content)  # unchanged lines keep their CRLF (or LF) endings
         self._commit(path, rel, content, old)
@@ -571,23 +574,22 @@ class Toolbox:
 # -- formatting helpers ----------------------------------------------------------------------------
 
 
-def _format_read(rel: str, text: str, offset: int, count: int) -> str:
-    lines = to_lf(text).split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    total = len(lines)
-    if total == 0:
+def _read_window(root: Path, path: Path, rel: str, offset: int, count: int) -> str:
+    with open_confined(root, path, rel) as handle:
+        if sniff_binary(handle):
+            raise ToolError(f"{rel} is a binary file; it cannot be shown or edited as text")
+        window = read_lines(handle, offset, count, keep=LONG_LINE)
+    if window.total == 0:
         return f"[{rel} is empty]"
-    if offset > total:
-        raise ToolError(f"line_offset {offset} is past the end of {rel}, which has {total} lines")
+    if offset > window.total:
+        raise ToolError(f"line_offset {offset} is past the end of {rel}, which has {window.total} lines")
     out: list[str] = []
     size = 0
     cut = 0
     last = offset - 1
-    for number in range(offset, min(total, offset + count - 1) + 1):
-        line = lines[number - 1]
-        if len(line) > LONG_LINE:
-            line = f"{line[:LONG_LINE]}… [line cut: {len(line)} characters]"
+    for number, line, length in window.lines:
+        if length > LONG_LINE:
+            line = f"{line}… [line cut: {length} characters]"
             cut += 1
         entry = f"{number:6}\t{line}"
         if out and size + len(entry) > READ_MAX_CHARS:
@@ -595,11 +597,13 @@ def _format_read(rel: str, text: str, offset: int, count: int) -> str:
         out.append(entry)
         size += len(entry) + 1
         last = number
-    notes = [f"{rel}: lines {offset}-{last} of {total}"]
-    if last < total:
+    notes = [f"{rel}: lines {offset}-{last} of {window.total}"]
+    if last < window.total:
         notes.append(f"to read more, call ReadFile with line_offset={last + 1}")
     if cut:
         notes.append(f"{cut} long line(s) cut at {LONG_LINE} characters")
+    if window.lossy:
+        notes.append("the file is not valid UTF-8: undecodable bytes are shown as \ufffd and it cannot be edited")
     return "\n".join(out) + "\n[" + "; ".join(notes) + "]"
 
 
@@ -655,15 +659,11 @@ class _Search:
                 subject = rel if self.glob_has_slash else rel.rsplit("/", 1)[-1]
                 if not self.name_filter.match(subject):
                     continue
-            try:
-                if path.stat().st_size > GREP_MAX_FILE_BYTES:
-                    continue
-                data = path.read_bytes()
-            except OSError:
+            data = _grep_bytes(root, path, rel)
+            if data is None:
                 continue
-            if b"\x00" in data[:8192]:
-                continue
-            text = to_lf(data.decode("utf-8", errors="replace"))
+            # Key blocks go before matching: a match on one line of a key must not show that line.
+            text = _CONTENT_SECRETS(to_lf(data.decode("utf-8", errors="replace")))
             if self.whole is not None and not self.whole.search(text, timeout=self._left(deadline), concurrent=True):
                 continue
             for number, line in enumerate(text.split("\n"), start=1):
@@ -682,6 +682,20 @@ class _Search:
         if left <= 0:
             raise TimeoutError
         return left
+
+
+def _grep_bytes(root: Path, path: Path, rel: str) -> bytes | None:
+    """A searchable file's bytes: regular, inside the root, not secret, not binary, not over the cap."""
+    try:
+        with open_confined(root, path, rel) as handle:
+            if os.fstat(handle.fileno()).st_size > GREP_MAX_FILE_BYTES:
+                return None
+            data = handle.read(GREP_MAX_FILE_BYTES + 1)
+    except ToolError:
+        return None
+    if len(data) > GREP_MAX_FILE_BYTES or b"\x00" in data[:8192]:
+        return None
+    return data
 
 
 def _edits(raw: Any) -> list[tuple[str, str, bool]]:

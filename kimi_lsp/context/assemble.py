@@ -22,14 +22,14 @@ from kimi_lsp.context.budget import (
     windows_around,
 )
 from kimi_lsp.context.failures import parse_test_output
-from kimi_lsp.context.files import WorkspaceIndex
 from kimi_lsp.context.git import GitSignals, start_signals
 from kimi_lsp.context.imports import prepare_imports
 from kimi_lsp.context.rank import REASON_TARGET, Ranked, rank_files
 from kimi_lsp.context.repo_map import map_layout
 from kimi_lsp.context.request import ContextFile, ContextRequest, ContextResult, Diagnostic
-from kimi_lsp.context.secrets import is_secret_path, link_target
 from kimi_lsp.errors import ConfigError
+from kimi_lsp.workspace.index import WorkspaceIndex
+from kimi_lsp.workspace.policy import is_secret_path, link_target
 
 __all__ = ["build_context"]
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kimi_lsp.context.secrets import is_secret_path, links_to_secret
+from kimi_lsp.workspace.policy import is_secret_path, links_to_secret
 
 __all__ = [
     "Commit",

@@ -11,7 +11,7 @@ import ast
 import re
 from collections.abc import Callable, Collection, Iterable
 
-from kimi_lsp.context.files import WorkspaceIndex
+from kimi_lsp.workspace.index import WorkspaceIndex
 
 __all__ = ["ModuleMap", "imported_modules", "importers_of", "imports_of", "prepare_imports"]
 

@@ -12,8 +12,8 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from kimi_lsp.context.failures import TestReport
-from kimi_lsp.context.files import WorkspaceIndex
 from kimi_lsp.context.imports import ModuleMap, importers_of, imports_of
+from kimi_lsp.workspace.index import WorkspaceIndex
 
 __all__ = ["Ranked", "is_test_path", "rank_files"]
 

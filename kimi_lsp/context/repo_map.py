@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kimi_lsp.context import prompt as render
-from kimi_lsp.context.files import WorkspaceIndex
+from kimi_lsp.workspace.index import WorkspaceIndex
 
 __all__ = ["MapLayout", "map_layout"]
 

@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -31,6 +31,7 @@ from kimi_lsp.lsp.config import ConfigStore, FolderConfig
 from kimi_lsp.lsp.jobs import JobManager, Region, ServerJob
 from kimi_lsp.lsp.results import OpenDocument, mismatched
 from kimi_lsp.lsp.testwatch import TestWatcher
+from kimi_lsp.lsp.transport import BoundedStdin
 from kimi_lsp.lsp.uris import uri_to_path
 from kimi_lsp.settings import Settings
 
@@ -491,7 +492,8 @@ async def start_job(ls: KimiServer, kind: str, arg: dict[str, Any]) -> dict[str,
     test_command = config.test_command
     if kind == "fix_tests" and not test_command:
         raise KimiError("no test command: set kimi.testCommand (testCommand) for this workspace")
-    settings = settings.with_overrides(test_command=test_command)
+    source = settings.test_command_source if settings.test_command else "detected from the project's files"
+    settings = settings.with_overrides(test_command=test_command, test_command_source=source)
     job_id = new_job_id()
     if kind == "fix_tests":
         region = Region(f"tests:{root}")
@@ -582,5 +584,5 @@ def serve(tcp: str | None = None) -> int:
             )
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
-        server.start_io()
+        server.start_io(stdin=cast(BinaryIO, BoundedStdin(sys.stdin.buffer)))
     return 0

@@ -169,3 +169,80 @@ def test_tcp_mode_serves_lsp_on_the_given_port(tmp_path: Path) -> None:
     finally:
         process.kill()
         process.wait()
+
+
+def test_absurd_headers_are_refused_and_the_server_answers_the_next_request(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kimi_lsp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    reader = Reader(process.stdout)
+    try:
+        initialize = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}},
+        }
+        send(process.stdin, initialize)
+        assert reader.response_to(1)["result"]["serverInfo"]["name"] == "kimi-lsp"
+        # A length too long for int(), a header line with no end, then a body over the limit (sent in full).
+        process.stdin.write(b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n")
+        process.stdin.write(b"X-Junk: " + b"x" * 200_000 + b"\r\n")
+        oversized = 70 * 1024 * 1024
+        process.stdin.write(b"Content-Length: %d\r\n\r\n" % oversized)
+        process.stdin.write(b" " * oversized)
+        process.stdin.flush()
+        # The first refusal dropped everything after it (its declared length could not be read), so the
+        # stream is over for the server: it must end cleanly, logging refusals, never a traceback.
+        process.stdin.close()
+        assert process.wait(timeout=60) == 0
+        errors = process.stderr.read().decode("utf-8", "replace")
+        assert "refused an LSP message with Content-Length 99999999999999999999…" in errors
+        assert "Traceback" not in errors and "MemoryError" not in errors
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_an_oversized_body_is_dropped_in_pieces_and_the_server_goes_on(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kimi_lsp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    reader = Reader(process.stdout)
+    try:
+        oversized = 70 * 1024 * 1024
+        process.stdin.write(b"Content-Length: %d\r\n\r\n" % oversized + b" " * oversized)
+        process.stdin.write(b"X-Junk: " + b"x" * 200_000 + b"\r\n")
+        send(
+            process.stdin,
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}},
+            },
+        )
+        assert reader.response_to(1, timeout=60)["result"]["serverInfo"]["name"] == "kimi-lsp"
+        send(process.stdin, {"jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": None})
+        assert reader.response_to(2)["result"] is None
+        send(process.stdin, {"jsonrpc": "2.0", "method": "exit", "params": None})
+        assert process.wait(timeout=10) == 0
+        errors = process.stderr.read().decode("utf-8", "replace")
+        assert f"refused an LSP message with Content-Length {oversized}" in errors
+        assert "refused an LSP header line longer than" in errors
+        assert "Traceback" not in errors
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

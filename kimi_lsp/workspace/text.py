@@ -1,4 +1,4 @@
-"""Reading and writing workspace text files the way the tools need it: UTF-8, line endings kept."""
+"""Workspace text as the tools edit it: line endings kept, modes kept on write, walks that skip hidden folders."""
 
 from __future__ import annotations
 
@@ -6,22 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from kimi_lsp.agent.unidiff import is_binary
-from kimi_lsp.context.files import is_secret_path
-from kimi_lsp.context.secrets import is_skipped_dir
-from kimi_lsp.errors import ToolError
-
-
-def read_text(path: Path, rel: str) -> str:
-    """The file's text, or a :class:`ToolError` the model can act on (missing, folder, binary)."""
-    if not path.exists():
-        raise ToolError(f"{rel} does not exist; use Glob to find the right path")
-    if path.is_dir():
-        raise ToolError(f"{rel} is a directory; use Glob to list files in it")
-    data = path.read_bytes()
-    if is_binary(data):
-        raise ToolError(f"{rel} is a binary (or non-UTF-8) file; it cannot be shown or edited as text")
-    return data.decode("utf-8")
+from kimi_lsp.workspace.policy import is_secret_path, is_skipped_dir
 
 
 def eol_of(text: str) -> str:

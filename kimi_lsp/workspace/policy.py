@@ -1,6 +1,6 @@
-"""Which workspace paths must never be read into a prompt, and which folders are not worth reading.
+"""The workspace policy: which paths are secret, which folders are hidden, copied or linked, where a link may lead.
 
-Shared by the context engine and the agent's file tools, so one list decides for both.
+Decided here once and asked by the index, the tools, the shadow workspace and the server, so no two lists drift.
 """
 
 from __future__ import annotations
@@ -10,7 +10,16 @@ import functools
 import os
 import re
 
-__all__ = ["SKIPPED_DIRS", "is_secret_path", "is_skipped_dir", "link_target", "links_to_secret"]
+__all__ = [
+    "LINKED_DIRS",
+    "NEVER_COPIED_DIRS",
+    "SKIPPED_DIRS",
+    "is_never_copied_dir",
+    "is_secret_path",
+    "is_skipped_dir",
+    "link_target",
+    "links_to_secret",
+]
 
 # Basenames (matched case-insensitively, shell-style) of files that hold keys, tokens or passwords.
 _SECRET_NAMES = (
@@ -94,30 +103,37 @@ _SECRET_IN_FOLDER: dict[str, tuple[str, ...]] = {
 assert all("." in folder for folders in _SECRET_IN_FOLDER.values() for folder in folders)
 assert all(folder.startswith(".") for folder in _SECRET_TREES)
 
-SKIPPED_DIRS = frozenset(
+# Folders, by name at any depth, in three kinds. Every one of them is hidden from the model (listings, Glob,
+# Grep, the prompt); they differ in what the shadow workspace does with them.
+# Never copied into the shadow: version-control data, caches, build output, editor settings.
+NEVER_COPIED_DIRS = frozenset(
     {
         ".git",
         ".hg",
         ".svn",
-        ".venv",
-        "venv",
-        ".env",
-        "node_modules",
-        "bower_components",
         "__pycache__",
         ".mypy_cache",
         ".pytest_cache",
         ".ruff_cache",
-        ".tox",
-        ".nox",
+        ".hypothesis",
         ".eggs",
-        "site-packages",
-        "dist",
         "build",
+        "dist",
+        ".idea",
+        ".vscode",
+    }
+)
+# Installed dependencies the tests need: linked into the shadow (top level and one level down), not copied.
+LINKED_DIRS = frozenset({".venv", "venv", "node_modules", ".tox", ".nox", "__pypackages__"})
+# Copied into the shadow (tests may import vendored code or read fixtures there) but never shown.
+_HIDDEN_ONLY_DIRS = frozenset(
+    {
+        ".env",
+        "bower_components",
+        "site-packages",
         ".next",
         ".nuxt",
         ".gradle",
-        ".idea",
         ".cache",
         "htmlcov",
         "coverage",
@@ -126,6 +142,7 @@ SKIPPED_DIRS = frozenset(
         ".bench",
     }
 )
+SKIPPED_DIRS = NEVER_COPIED_DIRS | LINKED_DIRS | _HIDDEN_ONLY_DIRS
 
 
 @functools.lru_cache(maxsize=8192)
@@ -195,5 +212,10 @@ def links_to_secret(root: str, relpath: str) -> bool:
 
 
 def is_skipped_dir(name: str) -> bool:
-    """True for vendored, generated or tool folders that never hold the user's own code."""
+    """True for vendored, generated or tool folders that never hold the user's own code: never shown."""
     return name in SKIPPED_DIRS or name.endswith(".egg-info")
+
+
+def is_never_copied_dir(name: str) -> bool:
+    """True for folders the shadow workspace neither copies nor links (see ``NEVER_COPIED_DIRS``)."""
+    return name in NEVER_COPIED_DIRS or name.endswith(".egg-info")

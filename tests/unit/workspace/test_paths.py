@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kimi_lsp.agent.paths import relpath_of, resolve_in_root
 from kimi_lsp.errors import ToolError
+from kimi_lsp.workspace.paths import relpath_of, resolve_in_root
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ from stat import S_ISLNK, S_ISREG
 from typing import Any, TypeVar
 
 from kimi_lsp.context.git import inside_git
-from kimi_lsp.context.ignore import IgnoreRules
 from kimi_lsp.context.outline import outline_of
-from kimi_lsp.context.secrets import is_secret_path, is_skipped_dir, links_to_secret
+from kimi_lsp.workspace.ignore import IgnoreRules
+from kimi_lsp.workspace.policy import is_secret_path, is_skipped_dir, links_to_secret
 
-__all__ = ["DEFAULT_MAX_FILES", "DEFAULT_MAX_FILE_BYTES", "WorkspaceIndex", "is_secret_path"]
+__all__ = ["DEFAULT_MAX_FILES", "DEFAULT_MAX_FILE_BYTES", "WorkspaceIndex"]
 
 DEFAULT_MAX_FILES = 50_000
 DEFAULT_MAX_FILE_BYTES = 1_000_000
@@ -481,12 +481,11 @@ class WorkspaceIndex:
         return self._allowed(relpath) and not links_to_secret(str(self.root), relpath)
 
     def _read(self, relpath: str, limit: int) -> bytes | None:
-        """Up to ``limit`` bytes of a file; None when it cannot be read or is a link ``_stat`` would
-        refuse (the file may have become one since it was listed, and text is read lazily)."""
+        """Up to ``limit`` bytes of a regular file; None when it cannot be read, is no longer a regular file,
+        or is a link ``_stat`` would refuse (the file may have changed since it was listed: text is read lazily)."""
         full = self._prefix + relpath
         try:
-            with open(full, "rb", opener=_open_no_follow) as handle:
-                return handle.read(limit)
+            return _read_regular(full, limit, _NO_FOLLOW)
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 return None
@@ -494,8 +493,7 @@ class WorkspaceIndex:
         if links_to_secret(str(self.root), relpath):
             return None
         try:
-            with open(full, "rb") as handle:
-                return handle.read(limit)
+            return _read_regular(full, limit, 0)
         except OSError:
             return None
 
@@ -641,8 +639,13 @@ class WorkspaceIndex:
         return found
 
 
-def _open_no_follow(path: str, flags: int) -> int:
-    return os.open(path, flags | _NO_FOLLOW)
+def _read_regular(path: str, limit: int, extra_flags: int) -> bytes | None:
+    # Non-blocking, so a FIFO swapped in after the listing cannot hang the server; checked on the descriptor.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | extra_flags)
+    with os.fdopen(fd, "rb") as handle:
+        if not S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return handle.read(limit)
 
 
 def _split_z(out: bytes) -> list[str]:

@@ -14,8 +14,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from kimi_lsp.context.files import is_secret_path
 from kimi_lsp.errors import ToolError
+from kimi_lsp.workspace.policy import is_secret_path
 
 
 def _real_root(root: Path) -> Path:
@@ -39,8 +39,11 @@ def resolve_in_root(root: Path, user_path: str, *, aliases: Sequence[Path] = (),
     """
     if not isinstance(user_path, str) or not user_path.strip():
         raise ToolError("the path is empty; give a path relative to the workspace root")
-    if "\x00" in user_path:
-        raise ToolError("the path contains a NUL byte; give a plain path relative to the workspace root")
+    if has_control_characters(user_path):
+        raise ToolError(
+            "the path contains a control character (newline, tab, NUL, ...); such names are refused: "
+            "give a plain path relative to the workspace root"
+        )
     real_root = _real_root(root)
     text = user_path.strip()
     candidate = Path(text).expanduser() if text.startswith("~") else Path(text)
@@ -79,7 +82,14 @@ def _map_absolute(candidate: Path, root: Path, real_root: Path, aliases: Sequenc
     )
 
 
+def has_control_characters(text: str) -> bool:
+    """True when ``text`` holds a C0 control character or DEL: a newline in a file name can forge lines of a
+    diff or a report, so no such name is ever created, listed in a result or written back."""
+    return any(ord(char) < 32 or ord(char) == 127 for char in text)
+
+
 def is_plain_relpath(text: str) -> bool:
-    """True for a relative posix path with no ``..`` parts: safe to join under a root without resolving."""
+    """True for a relative posix path with no ``..`` parts nor control characters: safe to join under a root
+    without resolving, and to print on a line of its own."""
     pure = PurePosixPath(text)
-    return bool(text) and "\x00" not in text and not pure.is_absolute() and ".." not in pure.parts
+    return bool(text) and not has_control_characters(text) and not pure.is_absolute() and ".." not in pure.parts

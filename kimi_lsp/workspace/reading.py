@@ -1,0 +1,177 @@
+"""Reading workspace files without being fooled: regular files only, no link swapped in, no waiting, no bloat.
+
+A path is resolved (``paths.resolve_in_root``) before it is read, but what it names can change in between:
+a test may swap a file for a link to ``/etc/shadow`` or for a FIFO. So every read opens without following a
+final link and without blocking, checks on the open descriptor that it is a regular file, and checks where
+the descriptor really is (``/proc/self/fd``) rather than trusting the name. Reads stream: a window of a
+huge file costs a window's worth of memory, and whole-file reads (for editing) have a size cap.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from kimi_lsp.errors import ToolError
+from kimi_lsp.workspace.policy import is_secret_path
+from kimi_lsp.workspace.redact import KEY_MARK, KeyBlockTracker
+
+__all__ = ["EDIT_MAX_BYTES", "LineWindow", "open_confined", "read_lines", "read_text", "sniff_binary"]
+
+EDIT_MAX_BYTES = 8 * 1024 * 1024  # larger files are not text the model should rewrite whole
+SNIFF_BYTES = 8192
+_CHUNK = 1 << 20
+_LEAD = 80  # bytes of a line enough to see a key block's BEGIN or END
+_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+@contextmanager
+def open_confined(root: Path, path: Path, rel: str, *, allow_secret: bool = False) -> Iterator[BinaryIO]:
+    """Open ``path`` (inside ``root``; links on the way are followed) for reading, or raise :class:`ToolError`.
+
+    Refused: missing files, folders, FIFOs, sockets and devices, a path that became a link since its links
+    were followed, a descriptor that lies outside ``root`` or on a secret file.
+    """
+    try:
+        fd = os.open(os.path.realpath(path), _FLAGS)
+    except FileNotFoundError:
+        raise ToolError(f"{rel} does not exist; use Glob to find the right path") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ToolError(f"{rel} changed into a symlink while it was being read; it was not read") from None
+        if exc.errno in (errno.ENXIO, errno.EOPNOTSUPP):
+            raise ToolError(f"{rel} is not a regular file (a socket or device); only regular files are read") from None
+        raise ToolError(f"{rel} cannot be read: {exc.strerror}") from None
+    try:
+        _check_descriptor(fd, root, rel, allow_secret)
+        handle = os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
+        yield handle
+
+
+def _check_descriptor(fd: int, root: Path, rel: str, allow_secret: bool) -> None:
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISDIR(mode):
+        raise ToolError(f"{rel} is a directory; use Glob to list files in it")
+    if not stat.S_ISREG(mode):
+        raise ToolError(f"{rel} is not a regular file (a FIFO, socket or device); only regular files are read")
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return  # no /proc (not Linux): the no-follow open is the check
+    real_root = os.path.realpath(root)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise ToolError(f"{rel} changed while it was being opened and now leads outside the workspace; not read")
+    if not allow_secret and is_secret_path(os.path.relpath(real, real_root)):
+        raise ToolError(f"{rel} now leads to a secret file (keys, credentials, .env); its contents are withheld")
+
+
+def sniff_binary(handle: BinaryIO) -> bool:
+    """True when the file's first 8 KB hold a NUL byte (as git judges); the handle is left at the start."""
+    head = handle.read(SNIFF_BYTES)
+    handle.seek(0)
+    return b"\x00" in head
+
+
+def read_text(root: Path, path: Path, rel: str, *, max_bytes: int = EDIT_MAX_BYTES) -> str:
+    """The whole file as text, for editing: refused when binary, not UTF-8, or over ``max_bytes``."""
+    with open_confined(root, path, rel) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > max_bytes:
+            raise ToolError(
+                f"{rel} is {size:,} bytes, over the {max_bytes:,}-byte limit for editing as text; "
+                "read parts of it with ReadFile (line_offset, n_lines)"
+            )
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ToolError(f"{rel} grew past the {max_bytes:,}-byte limit for editing as text while it was read")
+    if b"\x00" in data[:SNIFF_BYTES]:
+        raise ToolError(f"{rel} is a binary file; it cannot be shown or edited as text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ToolError(f"{rel} is not UTF-8 text; it cannot be edited as text") from None
+
+
+@dataclass
+class LineWindow:
+    """Lines ``first``.. of a file (LF-normalised, each cut at ``keep`` characters) and facts about the rest."""
+
+    lines: list[tuple[int, str, int]]  # (line number, text shown, full length in characters)
+    total: int  # lines in the whole file
+    lossy: bool  # some shown bytes were not UTF-8 and were replaced
+
+
+def read_lines(handle: BinaryIO, first: int, count: int, *, keep: int) -> LineWindow:
+    """Stream the file once: keep lines ``first`` to ``first + count - 1`` (at most ``keep`` characters of
+    each) and count every line. Memory stays at one chunk plus the kept lines, whatever the file's size.
+
+    Lines inside a private key block are shown as a mark, also when the window starts inside the block.
+    """
+    last = first + count - 1
+    kept: list[tuple[int, str, int]] = []
+    keys = KeyBlockTracker()
+    number = 1  # the line the next byte belongs to
+    head = bytearray()  # the current line's first bytes: all that is kept of it
+    length = 0
+    ended_with_newline = True
+    lossy = False
+    limit = keep * 4 + 1  # bytes worth keeping of a line: up to 4 bytes a character, plus a CR
+    tail = b""
+
+    def end_line() -> None:
+        nonlocal lossy
+        secret = keys.feed(bytes(head[:_LEAD]).decode("utf-8", errors="replace"))
+        if not first <= number <= last:
+            return
+        raw, size = bytes(head), length
+        if raw.endswith(b"\r"):
+            raw, size = raw[:-1], size - 1
+        text = KEY_MARK if secret else raw.decode("utf-8", errors="replace")
+        lossy = lossy or ("\ufffd" in text and "\ufffd".encode() not in raw)
+        kept.append((number, text[:keep], max(size, len(text))))
+
+    while chunk := handle.read(_CHUNK):
+        ended_with_newline = chunk.endswith(b"\n")
+        newlines = chunk.count(b"\n")
+        quiet = b"PRIVATE KEY" not in tail + chunk
+        tail = chunk[-_LEAD:]
+        if quiet and (number > last or number + newlines < first):
+            # Nothing here is shown and no key starts or ends here: count the lines and move on.
+            if newlines:
+                head.clear()
+                number += newlines
+                length = len(chunk) - chunk.rfind(b"\n") - 1
+                head += chunk[chunk.rfind(b"\n") + 1 :][:limit]
+            else:
+                length += len(chunk)
+                if len(head) < limit:
+                    head += chunk[: limit - len(head)]
+            continue
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            if len(head) < limit:
+                head += piece[: limit - len(head)]
+            length += len(piece)
+            if end < 0:
+                break
+            end_line()
+            number += 1
+            head.clear()
+            length = 0
+            start = end + 1
+    if not ended_with_newline:
+        end_line()
+    total = number - 1 if ended_with_newline else number
+    return LineWindow(kept, total, lossy)

@@ -1,0 +1,116 @@
+"""Secrets by content: what is withheld from the model whatever file or command it comes from.
+
+``policy`` hides files by name; this finds secrets inside text: private key blocks (PEM, OpenSSH, PGP),
+well-known token shapes (cloud, forge and payment keys, JWTs), passwords inside URLs, and the values of the
+environment's secret-looking variables (tests may need ``DATABASE_URL``; the model never needs its password).
+Replacements keep the line structure, so line numbers the model sees stay true.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+__all__ = ["MARK", "KeyBlockTracker", "Redactor", "is_secret_env_name"]
+
+MARK = "[secret withheld by kimi-lsp]"
+KEY_MARK = "[private key withheld by kimi-lsp]"
+
+_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----")
+_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+# A key block, or its start up to the end of the text when the text was cut inside it.
+_BLOCK = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
+    re.DOTALL,
+)
+# Token shapes issued by well-known services; each is specific enough not to hit ordinary code.
+_TOKENS = re.compile(
+    r"""(?x)
+    \b(?:AKIA|ASIA)[0-9A-Z]{16}\b                      # AWS access key id
+    | \bgh[pousr]_[A-Za-z0-9]{36,}\b                   # GitHub tokens
+    | \bgithub_pat_[A-Za-z0-9_]{22,}\b
+    | \bglpat-[A-Za-z0-9_-]{20,}                       # GitLab
+    | \bxox[abposr]-[A-Za-z0-9-]{10,}                  # Slack
+    | \bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}           # OpenAI, Anthropic, Moonshot style API keys
+    | \b[sr]k_live_[A-Za-z0-9]{20,}\b                  # Stripe
+    | \bAIza[0-9A-Za-z_-]{35}\b                        # Google API key
+    | \bnpm_[A-Za-z0-9]{36}\b                          # npm
+    | \bpypi-AgE[A-Za-z0-9_-]{50,}                     # PyPI
+    | \bhf_[A-Za-z0-9]{30,}\b                          # Hugging Face
+    | \beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}   # JWT
+    """
+)
+# scheme://user:password@host: the password goes, the rest stays readable.
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:)([^\s@/]+)(@)")
+_AWS_SECRET = re.compile(r"(?i)(aws_secret_access_key\s*[=:]\s*[\"']?)([A-Za-z0-9/+=]{40})")
+
+_SECRET_NAME = re.compile(
+    r"(?i)(?:^|_)(?:KEY|KEYS|TOKEN|TOKENS|SECRET|SECRETS|PASS|PASSWD|PASSWORD|PASSPHRASE|AUTH|CREDENTIALS?|"
+    r"PAT|DSN|PRIVATE|SESSION|COOKIE|SIGNING|SALT|APIKEY|ACCESS_KEY_ID)(?:_|$)"
+)
+_NOT_SECRET_NAMES = frozenset({"PWD", "OLDPWD", "SSH_AUTH_SOCK", "GPG_AGENT_INFO", "XAUTHORITY", "KEYTIMEOUT"})
+_MIN_VALUE = 8  # shorter values ("1", "true", "admin") are too common to replace without mangling output
+
+
+def is_secret_env_name(name: str) -> bool:
+    """True for environment variable names that usually hold credentials (``GH_PAT``, ``SENTRY_DSN``, ...)."""
+    return name.upper() not in _NOT_SECRET_NAMES and _SECRET_NAME.search(name) is not None
+
+
+class Redactor:
+    """Replaces secrets in text meant for the model; built once per job from the tests' environment."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        unique = {value for value in values if len(value) >= _MIN_VALUE}
+        # Longest first, so a value that contains another is replaced whole.
+        ordered = sorted(unique, key=len, reverse=True)
+        self._values = re.compile("|".join(re.escape(value) for value in ordered)) if ordered else None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Redactor:
+        """Secret-looking variables' values, and the passwords inside any variable that holds a URL."""
+        values: list[str] = []
+        for name, value in env.items():
+            if is_secret_env_name(name):
+                values.append(value)
+            values.extend(match.group(2) for match in _URL_PASSWORD.finditer(value))
+        return cls(values)
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return text
+        if "PRIVATE KEY" in text:
+            text = _BLOCK.sub(_block_mark, text)
+        text = _TOKENS.sub(MARK, text)
+        text = _URL_PASSWORD.sub(lambda m: m.group(1) + MARK + m.group(3), text)
+        text = _AWS_SECRET.sub(lambda m: m.group(1) + MARK, text)
+        if self._values is not None:
+            text = self._values.sub(MARK, text)
+        return text
+
+
+def _block_mark(match: re.Match[str]) -> str:
+    # One mark per line of the block, so the lines after it keep their numbers.
+    return "\n".join(KEY_MARK for _ in range(match.group(0).count("\n") + 1))
+
+
+class KeyBlockTracker:
+    """Follows a file line by line and says which lines lie inside a private key block.
+
+    For readers that show a window of a file: a window that starts inside a key has no BEGIN line of its
+    own for the text-level redaction to see.
+    """
+
+    def __init__(self) -> None:
+        self.inside = False
+
+    def feed(self, line_start: str) -> bool:
+        """Take the next line (its first 80 characters suffice); True when that line is part of a key."""
+        if not self.inside:
+            if _BEGIN.search(line_start):
+                self.inside = not _END.search(line_start)
+                return True
+            return False
+        if _END.search(line_start):
+            self.inside = False
+        return True
