@@ -147,3 +147,33 @@ def test_lenient_loading_drops_only_the_bad_value_and_says_so(tmp_path: Path) ->
     assert any("maxSteps=0" in w and ".kimi-lsp.toml" in w for w in loaded.warnings)  # says what applies instead
     with pytest.raises(ConfigError):
         load_settings(tmp_path, env={}, editor=editor)  # the CLI stays strict
+
+
+def test_a_workspace_file_may_lower_limits_but_never_raise_them(tmp_path: Path) -> None:
+    write_pyproject(
+        tmp_path,
+        "testTimeout = 86400\nmaxSteps = 300\ncontextBudget = 230000\nmaxJobTokens = 1000000000\nmaxRetries = 20\n"
+        "maxWallTime = 86400\nmaxTokens = 262144\nrequestTimeout = 3600",
+    )
+    loaded = load_settings(tmp_path, env={})
+    s = loaded.settings
+    assert (s.test_timeout, s.max_steps, s.context_budget, s.max_job_tokens) == (300.0, 100, 64_000, 100_000_000)
+    assert (s.max_retries, s.max_wall_time, s.max_tokens, s.request_timeout) == (5, 3600.0, 16_384, 300.0)
+    assert sum("may lower this limit but not raise it" in w for w in loaded.warnings) == 8
+    assert any("'testTimeout' = 86400 ignored" in w and "pyproject.toml" in w for w in loaded.warnings)
+
+    write_pyproject(tmp_path, "testTimeout = 30\nmaxSteps = 20")
+    lowered = load_settings(tmp_path, env={}).settings
+    assert (lowered.test_timeout, lowered.max_steps) == (30.0, 20)
+
+    # The user's own settings may raise them.
+    raised = load_settings(tmp_path, env={}, editor={"maxSteps": 300, "testTimeout": 3600}).settings
+    assert (raised.max_steps, raised.test_timeout) == (300, 3600.0)
+
+
+def test_the_test_command_knows_who_chose_it(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, 'testCommand = "make evil"')
+    from_file = load_settings(tmp_path, env={}).settings
+    assert from_file.test_command == "make evil" and from_file.test_command_source.endswith("pyproject.toml")
+    from_cli = load_settings(tmp_path, env={}, cli={"testCommand": "pytest -q"}).settings
+    assert from_cli.test_command_source == "command line"
