@@ -16,7 +16,6 @@ import contextlib
 import os
 import shutil
 import stat
-import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,8 @@ from types import TracebackType
 
 from kimi_lsp.agent.unidiff import file_diff, is_binary
 from kimi_lsp.errors import KimiError
+from kimi_lsp.workspace import git
+from kimi_lsp.workspace.listing import walk
 from kimi_lsp.workspace.paths import is_plain_relpath, resolve_in_root
 from kimi_lsp.workspace.policy import LINKED_DIRS, is_never_copied_dir, is_secret_path
 
@@ -74,51 +75,6 @@ def _heavy(name: str) -> bool:
 def _is_junk(rel: str) -> bool:
     name = rel.rsplit("/", 1)[-1]
     return name.endswith(_JUNK_SUFFIXES) or name in _JUNK_NAMES or name.startswith(".coverage.")
-
-
-def _git_toplevel(root: Path) -> bool:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--show-prefix"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return out.returncode == 0
-
-
-def _git_files(root: Path) -> list[str] | None:
-    """Tracked plus untracked-not-ignored files under ``root`` (relative to it), or None if not a repo."""
-    if not _git_toplevel(root):
-        return None
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:
-        return None
-    names = out.stdout.decode("utf-8", errors="surrogateescape").split("\0")
-    return sorted({name for name in names if name})
-
-
-def _walk_files(root: Path) -> list[str]:
-    """Every file under ``root`` outside heavy folders (used when ``root`` is not a git repository)."""
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not _heavy(d))
-        base = Path(dirpath).relative_to(root)
-        for name in filenames:
-            found.append((base / name).as_posix())
-    # Symlinked folders are listed by os.walk as dirs but not entered; a tracked link is kept as a link.
-    return sorted(found)
 
 
 def _heavy_dirs(root: Path) -> list[str]:
@@ -206,7 +162,7 @@ class Shadow:
         source = Path(os.path.realpath(root))
         if not source.is_dir():
             raise KimiError(f"workspace root {root} is not a folder")
-        listing = list(files) if files is not None else (_git_files(source) or _walk_files(source))
+        listing = list(files) if files is not None else (git.list_files(source) or walk(source, skip_dir=_heavy)[0])
         parent = base_dir if base_dir is not None else _default_base(source, listing)
         sweep_orphans(Path(parent) if parent is not None else Path(tempfile.gettempdir()))
         # The owner's pid is in the name so a later run can tell an orphan (its process died) from a live one.
@@ -264,33 +220,7 @@ class Shadow:
             for rel in self._current_files()
             if rel not in self._snapshot and not _is_junk(rel) and not is_secret_path(rel) and is_plain_relpath(rel)
         ]
-        return sorted(set(candidates) - set(self._ignored_by_git(candidates)))
-
-    def _ignored_by_git(self, paths: list[str]) -> list[str]:
-        """Those of ``paths`` the user's ignore rules exclude (test output, caches), judged read-only."""
-        git_dir = self.source / ".git"
-        if not paths or not git_dir.exists():
-            return []
-        try:
-            out = subprocess.run(
-                [
-                    "git",
-                    f"--git-dir={git_dir}",
-                    f"--work-tree={self.root}",
-                    "check-ignore",
-                    "--no-index",
-                    "-z",
-                    "--stdin",
-                ],
-                input="\0".join(paths).encode(),
-                capture_output=True,
-                timeout=60,
-                check=False,
-                cwd=self.root,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return []
-        return [name for name in out.stdout.decode("utf-8", errors="replace").split("\0") if name]
+        return sorted(set(candidates) - set(git.ignored(self.root, self.source / ".git", candidates)))
 
     def _read_current(self, rel: str) -> bytes | None:
         try:

@@ -29,10 +29,11 @@ from kimi_lsp.agent.syntax import numbered, syntax_problem
 from kimi_lsp.context.failures import TestReport, parse_test_output
 from kimi_lsp.errors import ToolError
 from kimi_lsp.model.types import ToolCall, ToolSpec
+from kimi_lsp.workspace.listing import walk_shown
 from kimi_lsp.workspace.paths import relpath_of, resolve_in_root
 from kimi_lsp.workspace.reading import open_confined, read_lines, read_text, sniff_binary
 from kimi_lsp.workspace.redact import Redactor
-from kimi_lsp.workspace.text import to_lf, walk_files, with_endings_of, write_text
+from kimi_lsp.workspace.text import to_lf, with_endings_of, write_text
 
 READ_DEFAULT_LINES = 1000
 READ_MAX_CHARS = 100_000
@@ -412,7 +413,7 @@ class Toolbox:
             raise ToolError(f"{top_rel} is not a folder")
         regex = glob_to_regex(pattern)
         matches = await asyncio.to_thread(
-            lambda: [rel for rel, path in walk_files(self.root, top) if regex.match(path.relative_to(top).as_posix())]
+            lambda: [rel for rel, path in walk_shown(self.root, top) if regex.match(path.relative_to(top).as_posix())]
         )
         if not matches:
             hint = (
@@ -653,7 +654,7 @@ class _Search:
         return found
 
     def _scan(self, root: Path, top: Path, deadline: float, found: list[str]) -> None:
-        candidates = [(relpath_of(root, top), top)] if top.is_file() else walk_files(root, top)
+        candidates = [(relpath_of(root, top), top)] if top.is_file() else walk_shown(root, top)
         for rel, path in candidates:
             if self.name_filter is not None:
                 subject = rel if self.glob_has_slash else rel.rsplit("/", 1)[-1]

@@ -3,9 +3,9 @@
 Everything returns empty (never raises) outside a repository, in a repository without commits, or
 when git itself is missing: these are hints, not requirements.
 
-The git commands are started together as background processes (``start_signals``) so they run on
-another core while Python scans the workspace; ``PendingSignals.result`` collects them. Plain
-``git`` subprocesses, not GitPython: importing GitPython alone costs more than all of them together.
+The git commands are started together as background processes (``start_signals``, through
+``workspace.git.start``) so they run on another core while Python scans the workspace;
+``PendingSignals.result`` collects them.
 """
 
 from __future__ import annotations
@@ -18,26 +18,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kimi_lsp.workspace import git
 from kimi_lsp.workspace.policy import is_secret_path, links_to_secret
 
 __all__ = [
     "Commit",
     "GitSignals",
     "PendingSignals",
-    "changed_paths",
-    "inside_git",
-    "recent_commits",
     "signals",
     "start_signals",
-    "working_diff",
 ]
 
 _DIFF_CAP = 2_000_000  # characters; a larger diff is cut, the budget trims it further anyway
 _TIMEOUT = 20.0  # seconds for all the commands of one request together
 _SEPARATOR = "\x1f"
-# No optional locks: these commands run beside the user's own git and must never block it.
 _DIFF_HEADER = re.compile(r'diff --git "?a/(.*?)"? "?b/(.*?)"?$')
-_ENV_EXTRA = {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
 
 
 @dataclass(frozen=True)
@@ -69,11 +64,6 @@ class GitSignals:
 _EMPTY = GitSignals(diff="", changed=(), commits=())
 
 
-def inside_git(root: Path) -> bool:
-    """True when ``root`` or a folder above it has a ``.git`` (folder, or file for worktrees)."""
-    return any(os.path.lexists(folder / ".git") for folder in (root, *root.parents))
-
-
 class PendingSignals:
     """Git commands for one request, running in the background until ``result`` collects them."""
 
@@ -90,7 +80,7 @@ class PendingSignals:
         self.mention = mention
         self._deadline = time.monotonic() + _TIMEOUT
         self._processes: dict[str, subprocess.Popen[bytes] | None] = {}
-        if not inside_git(root):
+        if not git.inside_git(root):
             return
         commands: dict[str, list[str]] = {
             # One diff gives the changed paths (--raw, NUL-separated) and then the patch.
@@ -110,31 +100,11 @@ class PendingSignals:
         if mention:
             # Tracked Python files naming the word; -F: a fixed string, no pattern syntax.
             commands["grep"] = ["grep", "-z", "-l", "-F", "--no-full-name", "-e", mention, "--", "*.py"]
-        env = {**os.environ, **_ENV_EXTRA}
         for name, args in commands.items():
-            try:
-                self._processes[name] = subprocess.Popen(
-                    ["git", "-c", "core.quotepath=off", *args],
-                    cwd=root,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                )
-            except OSError:  # git missing or the root unusable: no signals at all
-                self._processes[name] = None
+            self._processes[name] = git.start(root, args)
 
     def _output(self, name: str, ok_codes: tuple[int, ...] = (0,)) -> bytes | None:
-        process = self._processes.get(name)
-        if process is None:
-            return None
-        try:
-            out, _ = process.communicate(timeout=max(0.1, self._deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-            return None
-        return out if process.returncode in ok_codes else None
+        return git.finish(self._processes.get(name), self._deadline, ok_codes)
 
     def result(self, untracked: Iterable[str] | None = None) -> GitSignals:
         """Wait for the commands; ``untracked`` are the workspace's untracked files when the caller
@@ -151,7 +121,7 @@ class PendingSignals:
         untracked_out = self._output("untracked")
         log_out = self._output("log")
         grep_out = self._output("grep", ok_codes=(0, 1))  # 1: no file names the word
-        mentions = None if grep_out is None else frozenset(_split_z(grep_out))
+        mentions = None if grep_out is None else frozenset(git.split_z(grep_out))
         if diff_out is None:
             # No HEAD yet (before the first commit every file is "changed": no signal in that).
             return GitSignals("", (), (), self.mention, mentions)
@@ -160,7 +130,7 @@ class PendingSignals:
             # The caller's untracked files come from its index, which left secret files out already.
             checked, trusted = set(names), set(untracked)
         else:
-            checked, trusted = set(names) | set(_split_z(untracked_out or b"")), set()
+            checked, trusted = set(names) | set(git.split_z(untracked_out or b"")), set()
         root = str(self.root.resolve())
         changed = sorted({name for name in checked if not _is_secret(root, name)} | trusted)
         diff = _drop_secret_files(patch.decode("utf-8", errors="replace"), root)[:_DIFF_CAP]
@@ -170,9 +140,7 @@ class PendingSignals:
     def close(self) -> None:
         """Stop whatever still runs (a result that is no longer wanted)."""
         for process in self._processes.values():
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.communicate()
+            git.stop(process)
         self._processes = {}
 
 
@@ -191,28 +159,6 @@ def start_signals(
 def signals(root: Path, target_paths: list[str], commit_limit: int = 5) -> GitSignals:
     """Diff, changed paths (untracked files included) and recent commits, in one call."""
     return start_signals(root, target_paths, commit_limit=commit_limit).result()
-
-
-def working_diff(root: Path) -> str:
-    """``git diff HEAD`` (staged and unstaged changes) limited to ``root``; "" when there is none.
-
-    Files that may hold secrets are left out of the diff, whole.
-    """
-    return signals(root, [], commit_limit=0).diff
-
-
-def changed_paths(root: Path) -> list[str]:
-    """Workspace-relative paths changed against HEAD (staged, unstaged) plus untracked files."""
-    return list(signals(root, [], commit_limit=0).changed)
-
-
-def recent_commits(root: Path, paths: list[str], limit: int = 5) -> list[Commit]:
-    """Up to ``limit`` most recent commits touching any of ``paths`` (workspace-relative)."""
-    return list(signals(root, paths, commit_limit=limit).commits)
-
-
-def _split_z(out: bytes) -> list[str]:
-    return [name for name in out.decode("utf-8", errors="surrogateescape").split("\0") if name]
 
 
 def _split_raw(out: bytes) -> tuple[list[str], bytes]:

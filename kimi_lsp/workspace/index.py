@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISLNK, S_ISREG
 from typing import Any, TypeVar
 
-from kimi_lsp.context.git import inside_git
 from kimi_lsp.context.outline import outline_of
+from kimi_lsp.workspace import git
 from kimi_lsp.workspace.ignore import IgnoreRules
+from kimi_lsp.workspace.listing import GitListing, walk
 from kimi_lsp.workspace.policy import is_secret_path, is_skipped_dir, links_to_secret
 
 __all__ = ["DEFAULT_MAX_FILES", "DEFAULT_MAX_FILE_BYTES", "WorkspaceIndex"]
@@ -31,8 +31,6 @@ DEFAULT_SCAN_SECONDS = 20.0
 _SNIFF_BYTES = 8192
 _NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # absent on Windows: there links are judged when listed only
 T = TypeVar("T")
-# git listing processes for tracked and untracked files, either of which may have failed to start.
-_Listing = tuple["subprocess.Popen[bytes] | None", "subprocess.Popen[bytes] | None"]
 
 
 # Suffixes whose files are text or binary by what they are; other files are sniffed for a NUL byte.
@@ -97,7 +95,7 @@ class WorkspaceIndex:
         self._listing: tuple[tuple[int, int], list[str]] | None = None
         self._listable: tuple[tuple[int, int], list[str]] | None = None
         self._loads = 0
-        self._listing_processes: _Listing | None = None
+        self._pending: GitListing | None = None  # a listing begun before ``scan`` collects it
         self._rules = IgnoreRules()
         self._folder_ok: dict[str, bool] = {}
         self.generation = 0  # bumped on every change, so callers can cache what they derive from the index
@@ -114,15 +112,13 @@ class WorkspaceIndex:
         stops the listing when no scan follows.
         """
         self.cancel_scan()
-        self._listing_processes = self._start_listing()
+        self._pending = GitListing.start(self.root)
 
     def cancel_scan(self) -> None:
         """Stop a listing ``begin_scan`` started that no ``scan`` collected."""
-        processes, self._listing_processes = self._listing_processes, None
-        for process in processes or ():
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.communicate()
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.cancel()
 
     def preload(self, relpath: str) -> None:
         """Read one file before the first scan, so work on it can overlap the listing.
@@ -143,10 +139,15 @@ class WorkspaceIndex:
         deadline = time.monotonic() + self.max_scan_seconds
         self.truncated = False
         self.warnings = []
-        candidates: Iterable[str] | None = self._git_files(deadline)
+        listing, self._pending = self._pending or GitListing.start(self.root), None
+        candidates: Iterable[str] | None = listing.names(deadline, self.warnings) if listing else None
+        self._tracked = listing.tracked if listing is not None and candidates is not None else frozenset()
         self.is_git = candidates is not None
         if candidates is None:
-            candidates = self._walk(deadline)
+            self._rules = IgnoreRules()
+            candidates, complete = walk(self.root, deadline, max_files=self.max_files, rules=self._rules)
+            if not complete:
+                self._stop(f"workspace scan stopped after {self.max_scan_seconds:.0f}s; listing is partial")
         old = self._entries
         entries: dict[str, _Entry] = {}
         allowed, stat_of, max_files = self._allowed, self._stat, self.max_files
@@ -387,18 +388,11 @@ class WorkspaceIndex:
 
     def _ignored(self, relpath: str) -> bool:
         """True when a file new to the index is ignored by git (or by the walk's ``.gitignore`` rules)."""
-        if self.is_git:
-            try:
-                completed = subprocess.run(
-                    ["git", "check-ignore", "-q", "--", relpath],
-                    cwd=self.root,
-                    capture_output=True,
-                    timeout=10,
-                    check=False,
-                )
-            except (OSError, subprocess.TimeoutExpired):
-                return False
-            return completed.returncode == 0
+        if self.is_git:  # check-ignore exits 0 when the path is ignored
+            return (
+                git.finish(git.start(self.root, ["check-ignore", "-q", "--", relpath]), time.monotonic() + 10)
+                is not None
+            )
         parts = relpath.split("/")
         folders = ["/".join(parts[:depth]) for depth in range(1, len(parts))]
         return any(self._rules.ignored(folder, True) for folder in folders) or self._rules.ignored(relpath, False)
@@ -517,127 +511,6 @@ class WorkspaceIndex:
         if entry.text.startswith("\ufeff"):
             entry.text = entry.text[1:]
 
-    def _git_files(self, deadline: float) -> Iterator[str] | None:
-        """Tracked, then untracked-not-ignored files from git; None when this is not a repository.
-
-        Two ``git ls-files`` run at once: the tracked list comes from git's index at once, and is
-        checked here while the other one walks the folders for untracked files.
-        """
-        self._tracked = frozenset()
-        processes, self._listing_processes = self._listing_processes, None
-        if processes is None:
-            processes = self._start_listing()
-        if processes is None:
-            return None
-        tracked, others = processes
-        if tracked is None:
-            if others is not None:
-                self._finish(others, time.monotonic())
-            return None
-        tracked_out = self._finish(tracked, deadline)
-        if tracked_out is None:
-            if others is not None:
-                self._finish(others, time.monotonic())  # stopped: the walk replaces both
-            return None
-        names = _split_z(tracked_out)
-        self._tracked = frozenset(names)
-        return self._then_untracked(names, others, deadline)
-
-    def _start_listing(self) -> _Listing | None:
-        """``git ls-files`` for tracked and for untracked files, started; None outside a repository.
-
-        (None, None) when git could not be started.
-        """
-        if not inside_git(self.root):
-            return None
-        base = ["git", "-c", "core.quotepath=off", "ls-files", "-z"]
-        try:
-            tracked = self._start([*base, "--cached"])
-        except OSError:
-            return (None, None)
-        try:
-            others: subprocess.Popen[bytes] | None = self._start([*base, "--others", "--exclude-standard"])
-        except OSError:
-            others = None
-        return (tracked, others)
-
-    def _then_untracked(
-        self, tracked: list[str], others: subprocess.Popen[bytes] | None, deadline: float
-    ) -> Iterator[str]:
-        try:
-            # --cached lists a file once per merge stage during a conflict; keep one of each.
-            yield from dict.fromkeys(tracked)
-            out = self._finish(others, deadline) if others is not None else None
-            if out is None:
-                self.warnings.append("git did not list the untracked files; only tracked files are indexed")
-                return
-            yield from (name for name in _split_z(out) if name not in self._tracked)
-        finally:  # the scan stopped early (too many files, out of time): stop the walk too
-            if others is not None and others.poll() is None:
-                others.kill()
-                others.communicate()
-
-    def _start(self, command: list[str]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            command,
-            cwd=self.root,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def _finish(self, process: subprocess.Popen[bytes], deadline: float) -> bytes | None:
-        """The output of a successful ``process``; None when it failed or ran past ``deadline``."""
-        try:
-            out, _ = process.communicate(timeout=max(0.01, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-            return None
-        return out if process.returncode == 0 else None
-
-    def _walk(self, deadline: float) -> list[str]:
-        """A ``.gitignore``-aware walk that never follows folder links (so link loops cannot trap it)."""
-        rules = IgnoreRules()
-        self._rules = rules
-        found: list[str] = []
-        stack: list[str] = [""]
-        while stack:
-            if time.monotonic() > deadline:
-                self._stop(f"workspace scan stopped after {self.max_scan_seconds:.0f}s; listing is partial")
-                break
-            if len(found) > self.max_files:
-                break  # scan() reports the truncation
-            folder = stack.pop()
-            full = os.path.join(self.root, folder) if folder else str(self.root)
-            ignore_file = os.path.join(full, ".gitignore")
-            try:
-                with open(ignore_file, encoding="utf-8", errors="replace") as handle:
-                    rules.add_file(folder, handle.read())
-            except OSError:
-                pass
-            try:
-                with os.scandir(full) as iterator:
-                    children = sorted(iterator, key=lambda item: item.name)
-            except OSError:
-                continue
-            subfolders: list[str] = []
-            for child in children:
-                relpath = f"{folder}/{child.name}" if folder else child.name
-                try:
-                    is_dir = child.is_dir(follow_symlinks=False)
-                except OSError:
-                    continue
-                if is_dir:
-                    if is_skipped_dir(child.name) or rules.ignored(relpath, True):
-                        continue
-                    subfolders.append(relpath)
-                elif not rules.ignored(relpath, False):
-                    found.append(relpath)
-            stack.extend(reversed(subfolders))
-        return found
-
 
 def _read_regular(path: str, limit: int, extra_flags: int) -> bytes | None:
     # Non-blocking, so a FIFO swapped in after the listing cannot hang the server; checked on the descriptor.
@@ -646,7 +519,3 @@ def _read_regular(path: str, limit: int, extra_flags: int) -> bytes | None:
         if not S_ISREG(os.fstat(fd).st_mode):
             return None
         return handle.read(limit)
-
-
-def _split_z(out: bytes) -> list[str]:
-    return [name for name in out.decode("utf-8", errors="surrogateescape").split("\0") if name]

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
-
-from kimi_lsp.workspace.policy import is_secret_path, is_skipped_dir
 
 
 def eol_of(text: str) -> str:
@@ -77,31 +73,3 @@ def write_text(path: Path, text: str) -> None:
     path.write_bytes(text.encode("utf-8"))
     if mode is not None:
         path.chmod(mode)
-
-
-def walk_files(root: Path, top: Path) -> Iterator[tuple[str, Path]]:
-    """``(relpath, path)`` of the text-worthy files under ``top`` in sorted order.
-
-    Skips vendored and tool folders (``.venv``, ``node_modules``, caches), symlinked folders, symlinks
-    that lead outside ``root`` and secret files, so searches never surface them. A symlink counts as
-    secret when either its own name or its target's is (``notes.txt -> .env`` is skipped).
-    """
-    real_root = Path(os.path.realpath(root))
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames[:] = sorted(
-            d for d in dirnames if not is_skipped_dir(d) and not os.path.islink(os.path.join(dirpath, d))
-        )
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            rel = path.relative_to(real_root).as_posix()
-            if is_secret_path(rel) or (path.is_symlink() and not is_safe_link(real_root, path)):
-                continue
-            yield rel, path
-
-
-def is_safe_link(real_root: Path, link: Path) -> bool:
-    """True when the symlink ``link`` leads to a regular file inside ``real_root`` that is not a secret."""
-    real = Path(os.path.realpath(link))
-    if not real.is_relative_to(real_root) or not real.is_file():
-        return False
-    return not is_secret_path(real.relative_to(real_root).as_posix())

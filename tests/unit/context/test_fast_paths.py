@@ -5,6 +5,7 @@ repository map, the regex outline, the fence and long-line checks."""
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -80,14 +81,30 @@ def test_cancelled_listing_stops_git_and_a_later_scan_still_lists(make_workspace
     root = make_workspace({"pkg/a.py": "A = 1\n"})
     index = WorkspaceIndex(root)
     index.begin_scan()
-    processes = [process for process in index._listing_processes or () if process is not None]
-    assert len(processes) == 2
+    assert len(_git_children()) == 2  # tracked and untracked listings, started in the background
     index.cancel_scan()
-    assert all(process.returncode is not None for process in processes)
+    assert _git_children() == []  # killed and reaped: not even a zombie is left
     index.begin_scan()
     index.begin_scan()  # a second start replaces the first
     index.scan()
     assert index.files() == ["pkg/a.py"]
+
+
+def _git_children() -> list[int]:
+    """This process's children that are git processes, zombies included."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and (b"git" in command or "(git)" in stat):
+            found.append(int(entry.name))
+    return found
 
 
 def _request(root: Path) -> ContextRequest:
