@@ -388,6 +388,8 @@ def _api_error(response: httpx.Response) -> tuple[str, str]:
         text = response.text.strip()[:300]
         return text or response.reason_phrase, ""
     error = body.get("error") if isinstance(body, dict) else None
+    if error is None and isinstance(body, dict) and body.get("object") == "error":
+        error = body  # SGLang's shape: the error's fields beside "object", not under "error"
     if isinstance(error, dict):
         kind = error.get("type") or error.get("code") or ""
         return str(error.get("message") or response.reason_phrase), str(kind)

@@ -17,6 +17,10 @@ openrouter  reasoning + details   reasoning_details, else          top-level (Op
                                   reasoning; wants ``tools`` on                        own listing)
                                   every request
 =========== ===================== ================================ =================== ==============
+
+Errors: Moonshot ``{"error": {"message", "type"}}``; vLLM the same with an exception name as ``type`` and the
+status as ``code``; SGLang the same fields flat beside ``"object": "error"``; OpenRouter ``{"error":
+{"message", "code"}}``; vLLM's and SGLang's API-key check ``{"error": "Unauthorized"}``.
 """
 
 from __future__ import annotations
@@ -26,9 +30,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kimi_lsp.testing.script import UsageShape
+from kimi_lsp.testing.strict import ApiError
 
 DialectName = Literal["moonshot", "vllm", "sglang", "openrouter"]
 CONTEXT_LENGTH = 262_144
+# vLLM and SGLang name an error by the exception behind it; their API-key check answers a bare string.
+_ERROR_CLASSES = {400: "BadRequestError", 404: "NotFoundError", 429: "RateLimitError"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,18 @@ class Dialect:
             if isinstance(value, str):
                 return value
         return None
+
+    def error_body(self, error: ApiError) -> dict[str, Any]:
+        """``error`` as this server words an error answer."""
+        if self.name == "moonshot":
+            return error.body()
+        if error.status == 401 and self.name != "openrouter":
+            return {"error": "Unauthorized"}
+        if self.name == "openrouter":
+            return {"error": {"message": error.message, "code": error.status}}
+        kind = _ERROR_CLASSES.get(error.status, "InternalServerError")
+        fields = {"message": error.message, "type": kind, "param": None, "code": error.status}
+        return {"error": fields} if self.name == "vllm" else {"object": "error", **fields}  # SGLang's is flat
 
     def model_cards(self, models: Sequence[str]) -> list[dict[str, Any]]:
         """The ``data`` of ``GET /models`` as this server lists ``models``."""

@@ -429,7 +429,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(ApiError(fault.status or 503, _OVERLOADED, "engine_overloaded_error"))
 
     def _send_error(self, error: ApiError, headers: dict[str, str] | None = None) -> None:
-        self._send_json(error.status, error.body(), headers)
+        self._send_json(error.status, self.api.dialect.error_body(error), headers)
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode()

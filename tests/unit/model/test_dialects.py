@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from kimi_lsp.errors import ModelAuthError, ModelNotFound
 from kimi_lsp.model.client import ModelClient, request_body
 from kimi_lsp.model.dialect import describe_dialect, dialect_from_models, dialect_from_url
 from kimi_lsp.model.types import Message, ToolCall, ToolSpec
@@ -162,3 +163,17 @@ def test_the_dialect_is_named_from_the_url_or_the_model_list() -> None:
     assert dialect_from_models([{"id": "m", "owned_by": "system"}]) is None
     assert describe_dialect("http://gpu-box:8000/v1").startswith("unknown")
     assert describe_dialect("https://api.moonshot.ai/v1") == "moonshot (from the endpoint URL)"
+
+
+@pytest.mark.parametrize("dialect", DIALECT_NAMES)
+async def test_each_stacks_error_answers_become_clear_errors(dialect) -> None:
+    with StandIn(dialect=dialect) as api:
+        async with ModelClient(api.settings(model="kimi-k2-thinkin"), sleep=RecordedSleep()) as client:
+            with pytest.raises(ModelNotFound) as missing:
+                await client.complete([Message.user("hi")])
+        async with ModelClient(api.settings(api_key="wrong-key"), sleep=RecordedSleep()) as client:
+            with pytest.raises(ModelAuthError):
+                await client.complete([Message.user("hi")])
+    shown = str(missing.value)
+    assert "kimi-k2-thinkin or Permission denied" in shown  # the server's own message, not a dict's repr
+    assert "{'" not in shown and "available models: kimi-k2-thinking" in shown
