@@ -12,37 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from kimi_lsp.testing import STAND_IN_KEY, ScriptedCall, StandIn, Turn
+from kimi_lsp.demo import copy_sample, demo_turns
+from kimi_lsp.testing import STAND_IN_KEY, StandIn
 from kimi_lsp.testing.dialects import DIALECTS
 
-BUGGY = "def area(width, height):\n    return width + height\n"
-TESTS = (
-    "import unittest\n\nfrom shapes import area\n\n\n"
-    "class AreaTest(unittest.TestCase):\n    def test_area(self):\n        self.assertEqual(area(3, 4), 12)\n"
-)
 TEST_COMMAND = f"{sys.executable} -m unittest"
-THOUGHTS = ["The test wants 12 from 3 and 4: read shapes.py.", "It adds; an area multiplies. Patch it."]
 # What each recipe sets besides the key and the base URL: OpenRouter's id for the model; vLLM and SGLang
 # serve it as kimi-k2-thinking (--served-model-name), Moonshot's own name, so the default model works.
 MODEL = {"openrouter": "moonshotai/kimi-k2-thinking"}
 
 
-def fix_turns() -> list[Turn]:
-    edit = {"old": "return width + height", "new": "return width * height"}
-    return [
-        Turn(reasoning=THOUGHTS[0], tool_calls=[ScriptedCall("ReadFile", {"path": "shapes.py"})]),
-        Turn(reasoning=THOUGHTS[1], tool_calls=[ScriptedCall("StrReplaceFile", {"path": "shapes.py", "edit": edit})]),
-        Turn(reasoning="The tests pass.", content="area() multiplies now."),
-    ]
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    (root / "shapes.py").write_text(BUGGY, encoding="utf-8")
-    (root / "test_shapes.py").write_text(TESTS, encoding="utf-8")
-    return root
+    return copy_sample(tmp_path)  # the demo's small broken project; demo_turns() fixes it
 
 
 def run(args: list[str], tmp_path: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -72,7 +54,9 @@ def served(dialect: str) -> tuple[str, ...]:
 
 @pytest.mark.parametrize("dialect", list(DIALECTS))
 def test_fix_completes_with_the_thinking_intact_on_every_turn(dialect: str, tmp_path: Path, project: Path) -> None:
-    with StandIn(fix_turns(), dialect=dialect, models=served(dialect)) as api:
+    turns = demo_turns()
+    thoughts = [turn.reasoning for turn in turns]
+    with StandIn(turns, dialect=dialect, models=served(dialect)) as api:
         done = run(["fix", "--test", TEST_COMMAND, "--json"], tmp_path, project, **stand_in_env(api, dialect))
         requests = api.chat_requests
         seen = [api.thinking_seen(request) for request in requests]
@@ -80,9 +64,9 @@ def test_fix_completes_with_the_thinking_intact_on_every_turn(dialect: str, tmp_
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["status"] == "fixed"
-    assert "+    return width * height" in result["diff"]
-    assert len(requests) == 3
-    assert seen == [[], THOUGHTS[:1], THOUGHTS[:2]]  # turn N's thinking, unchanged, in every later request
+    assert "discount_percent / 100" in result["diff"]
+    assert len(requests) == len(turns)
+    assert seen == [thoughts[:n] for n in range(len(turns))]  # turn N's thinking, unchanged, in every later request
     assert all(request.json["tools"] for request in requests)
 
 
