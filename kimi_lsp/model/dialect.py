@@ -48,5 +48,5 @@ def describe_dialect(base_url: str, cards: Sequence[Mapping[str, Any]] | None = 
     if by_models is not None:
         return f"{by_models} (from the server's model list)"
     if cards is None:
-        return "unknown (the endpoint URL does not tell and the server was not asked)"
+        return "unknown (the endpoint URL does not tell and the server's model list could not be read)"
     return "unknown (neither the endpoint URL nor the model list tells; any OpenAI-compatible server works)"

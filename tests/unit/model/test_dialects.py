@@ -11,10 +11,12 @@ import pytest
 from kimi_lsp.errors import ModelAuthError, ModelNotFound
 from kimi_lsp.model.client import ModelClient, request_body
 from kimi_lsp.model.dialect import describe_dialect, dialect_from_models, dialect_from_url
+from kimi_lsp.model.sse import StreamAssembler
 from kimi_lsp.model.types import Message, ToolCall, ToolSpec
 from kimi_lsp.settings import Settings
 from kimi_lsp.testing import RecordedSleep, ScriptedCall, StandIn, Turn
 from kimi_lsp.testing.dialects import DIALECTS
+from kimi_lsp.testing.render import TurnUsage, plain_completion
 
 TOOLS = [ToolSpec("ReadFile", "Read a file", {"type": "object", "properties": {"path": {"type": "string"}}})]
 THOUGHTS = ["First, read the failing test.", "Now the code it calls.", "The sign is wrong: patch it."]
@@ -177,3 +179,15 @@ async def test_each_stacks_error_answers_become_clear_errors(dialect) -> None:
     shown = str(missing.value)
     assert "kimi-k2-thinkin or Permission denied" in shown  # the server's own message, not a dict's repr
     assert "{'" not in shown and "available models: kimi-k2-thinking" in shown
+
+
+@pytest.mark.parametrize("dialect", DIALECT_NAMES)
+def test_a_whole_answer_from_a_server_that_ignored_stream_goes_back_in_its_own_form(dialect) -> None:
+    details = [{"type": "reasoning.text", "text": "think", "format": "unknown", "index": 0, "signature": "s"}]
+    turn = Turn(reasoning="think", reasoning_details=details, tool_calls=[ScriptedCall("ReadFile", {"path": "a"})])
+    assembler = StreamAssembler()
+    assembler.feed(plain_completion(turn, call_offset=0, usage=TurnUsage(1, 1, 0), dialect=DIALECTS[dialect]))
+    wire = assembler.message().to_wire()
+    assert wire[DIALECTS[dialect].reasoning_out] == "think"
+    assert wire.get("reasoning_details") == (details if dialect == "openrouter" else None)
+    assert DIALECTS[dialect].thinking_seen(wire) == "think"
