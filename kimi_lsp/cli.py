@@ -260,6 +260,7 @@ def _context(args: argparse.Namespace) -> int:
 async def _doctor() -> int:
     from kimi_lsp.agent.detect import detect_test_command
     from kimi_lsp.model.client import ModelClient
+    from kimi_lsp.model.dialect import describe_dialect
 
     root = Path.cwd()
     loaded = load_settings(root)
@@ -278,10 +279,12 @@ async def _doctor() -> int:
     else:
         print("API key: missing: set KIMI_API_KEY or MOONSHOT_API_KEY")
         problems.append("no API key")
+    cards: list[dict[str, Any]] | None = None  # the server's model list, when it answered
     if settings.api_key:
         try:
             async with ModelClient(settings.with_overrides(max_retries=0, request_timeout=10.0)) as client:
-                models = await client.list_models()
+                cards = await client.model_cards()
+            models = [str(card["id"]) for card in cards]
             listed = settings.model in models
             print(f"endpoint: {settings.base_url} answers; {len(models)} model(s) listed")
             print(f"model: {settings.model} " + ("is listed" if listed else "is NOT listed: " + ", ".join(models)))
@@ -292,6 +295,7 @@ async def _doctor() -> int:
             problems.append("endpoint unreachable")
     else:
         print(f"endpoint: {settings.base_url} (not checked without a key)")
+    print(f"dialect: {describe_dialect(settings.base_url, cards)}")
     git = shutil.which("git")
     print(f"git: {git or 'missing'}")
     if not git:

@@ -343,12 +343,5 @@ def _shortened(message: Message, kind: str) -> Message | None:
         return Message("tool", stub, tool_call_id=message.tool_call_id, name=message.name)
     if kind == "reasoning" and message.role == "assistant" and len(message.reasoning_content or "") >= 400:
         # The field stays (the API requires it on tool-call turns); only its text goes.
-        return Message(
-            "assistant",
-            message.content,
-            REASONING_STUB,
-            message.tool_calls,
-            message.tool_call_id,
-            message.name,
-        )
+        return message.with_reasoning(REASONING_STUB)
     return None

@@ -274,6 +274,10 @@ class ModelClient:
 
     async def list_models(self) -> list[str]:
         """The model ids ``GET {base}/models`` offers."""
+        return [str(card["id"]) for card in await self.model_cards()]
+
+    async def model_cards(self) -> list[dict[str, Any]]:
+        """The entries of ``GET {base}/models`` as the server wrote them (each has an ``id``)."""
         try:
             response = await self._http.get(f"{self._base}/models", headers=self._headers(stream=False))
         except httpx.HTTPError as exc:
@@ -287,7 +291,7 @@ class ModelClient:
             data = _json_object(response.content).get("data")
         except _Retry as failure:
             raise ModelUnavailable(f"cannot list models: {failure.reason}") from None
-        return [str(item["id"]) for item in data or () if isinstance(item, dict) and "id" in item]
+        return [item for item in data or () if isinstance(item, dict) and "id" in item]
 
     # --- errors ---------------------------------------------------------------------------------------
 
@@ -384,6 +388,8 @@ def _api_error(response: httpx.Response) -> tuple[str, str]:
         text = response.text.strip()[:300]
         return text or response.reason_phrase, ""
     error = body.get("error") if isinstance(body, dict) else None
+    if error is None and isinstance(body, dict) and body.get("object") == "error":
+        error = body  # SGLang's shape: the error's fields beside "object", not under "error"
     if isinstance(error, dict):
         kind = error.get("type") or error.get("code") or ""
         return str(error.get("message") or response.reason_phrase), str(kind)

@@ -2,7 +2,9 @@
 
 Servers differ in the details: Moonshot puts usage in ``choices[0].usage``, OpenAI in a top-level chunk;
 some repeat a tool call's id and name on every delta, others split them; OpenRouter and vLLM name the
-thinking ``reasoning`` instead of ``reasoning_content``. The assembler accepts all of these.
+thinking ``reasoning`` instead of ``reasoning_content``, and OpenRouter adds ``reasoning_details`` in
+fragments. The assembler accepts all of these and remembers which names the thinking came under, so the
+turn goes back to the server in the form the server reads (see ``types``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kimi_lsp.model.types import Message, ToolCall, Usage
+from kimi_lsp.model.types import REASONING_FIELDS, Message, ToolCall, Usage
+
+# Fields of a reasoning detail that stream in pieces; every other field is whole in whichever fragment has it.
+_DETAIL_TEXT_FIELDS = ("text", "summary", "data")
 
 
 def parse_usage(raw: Any) -> Usage | None:
@@ -65,6 +70,8 @@ class StreamAssembler:
     usage: Usage | None = None
     finish_reason: str | None = None
     _calls: dict[int, _PartialCall] = field(default_factory=dict)
+    _reasoning_fields: list[str] = field(default_factory=list)
+    _details: dict[tuple[Any, Any], dict[str, Any]] | None = None
 
     def feed(self, chunk: Mapping[str, Any]) -> None:
         usage = parse_usage(chunk.get("usage"))
@@ -84,8 +91,15 @@ class StreamAssembler:
                 self._feed_delta(delta)
 
     def _feed_delta(self, delta: Mapping[str, Any]) -> None:
-        thinking = delta.get("reasoning_content", delta.get("reasoning"))
-        if isinstance(thinking, str):
+        names = [name for name in REASONING_FIELDS if isinstance(delta.get(name), str)]
+        for name in names:
+            if name not in self._reasoning_fields:
+                self._reasoning_fields.append(name)
+        details = delta.get("reasoning_details")
+        if isinstance(details, list):
+            self._feed_details(details)
+        if names:
+            thinking = delta[names[0]]  # a server that sends both names sends the same text twice
             if self.reasoning is None:
                 self.reasoning = []
             self.reasoning.append(thinking)
@@ -101,6 +115,27 @@ class StreamAssembler:
         for raw in delta.get("tool_calls") or ():
             if isinstance(raw, Mapping):
                 self._feed_call(raw)
+
+    def _feed_details(self, fragments: list[Any]) -> None:
+        """Merge streamed ``reasoning_details`` fragments: one detail per (type, index), its text fields
+        concatenated in arrival order, any other field taken as sent."""
+        if self._details is None:
+            self._details = {}
+        for fragment in fragments:
+            if not isinstance(fragment, Mapping):
+                continue
+            index = fragment.get("index")
+            key = (fragment.get("type"), index if isinstance(index, int) else f"#{len(self._details)}")
+            merged = self._details.get(key)
+            if merged is None:
+                self._details[key] = dict(fragment)
+                continue
+            for name, value in fragment.items():
+                if name in _DETAIL_TEXT_FIELDS and isinstance(value, str):
+                    before = merged.get(name)
+                    merged[name] = (before if isinstance(before, str) else "") + value
+                elif value is not None:
+                    merged[name] = value
 
     def _feed_call(self, raw: Mapping[str, Any]) -> None:
         function = raw.get("function")
@@ -143,9 +178,12 @@ class StreamAssembler:
             ToolCall(call.id or self._default_id(call), call.name, "".join(call.arguments))
             for _, call in sorted(self._calls.items())
         )
+        details = tuple(self._details.values()) if self._details is not None else None
         return Message(
             "assistant",
             content="".join(self.content or ()) or None,
             reasoning_content="".join(self.reasoning) if self.reasoning is not None else None,
             tool_calls=calls,
+            reasoning_fields=tuple(self._reasoning_fields) or ("reasoning_content",),
+            reasoning_details=details,
         )

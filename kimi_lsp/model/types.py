@@ -1,17 +1,25 @@
 """Typed chat messages and their exact wire form.
 
-The wire form follows DESIGN.md: an assistant turn keeps its ``reasoning_content``; an assistant turn with
-tool calls and no visible text omits ``content``; each tool call is answered by a ``tool`` message. The
-serialization is deterministic so that every request extends the previous one byte for byte and Moonshot's
-prefix cache keeps hitting.
+The wire form follows DESIGN.md: an assistant turn keeps its reasoning; an assistant turn with tool calls
+and no visible text omits ``content``; each tool call is answered by a ``tool`` message. The serialization is
+deterministic so that every request extends the previous one byte for byte and Moonshot's prefix cache keeps
+hitting.
+
+Servers name the reasoning differently and each reads only its own name back (Moonshot and SGLang
+``reasoning_content``, vLLM since 0.16 ``reasoning``, OpenRouter ``reasoning`` plus structured
+``reasoning_details``), silently dropping the other. So an assistant turn remembers the names it arrived
+under and goes back under exactly those: whatever the server, it gets its model's thinking back.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
+REASONING_FIELDS = ("reasoning_content", "reasoning")  # the names servers give the thinking text
 
 
 @dataclass(frozen=True)
@@ -32,12 +40,19 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Message:
+    """One chat message. ``reasoning_content`` is the assistant's thinking text whatever the server called
+    it; ``reasoning_fields`` are the names it came under (sent back under the same), and
+    ``reasoning_details`` OpenRouter's structured reasoning as received, sent back unchanged."""
+
     role: Role
     content: str | None = None
     reasoning_content: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None  # the tool's name on tool results (Kimi accepts and uses it)
+    reasoning_fields: tuple[str, ...] = ("reasoning_content",)
+    # JSON objects are not hashable; messages are hashed (the request cache) but these are never mutated.
+    reasoning_details: tuple[Mapping[str, Any], ...] | None = field(default=None, hash=False)
 
     def to_wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {"role": self.role}
@@ -47,7 +62,10 @@ class Message:
             elif not self.tool_calls:
                 out["content"] = ""
             if self.reasoning_content is not None:
-                out["reasoning_content"] = self.reasoning_content
+                for name in self.reasoning_fields:
+                    out[name] = self.reasoning_content
+            if self.reasoning_details is not None:
+                out["reasoning_details"] = [dict(detail) for detail in self.reasoning_details]
             if self.tool_calls:
                 out["tool_calls"] = [call.to_wire() for call in self.tool_calls]
         elif self.role == "tool":
@@ -58,6 +76,11 @@ class Message:
         else:
             out["content"] = self.content or ""
         return out
+
+    def with_reasoning(self, text: str) -> Message:
+        """This turn with its thinking replaced by ``text`` (kept under the same names, details dropped:
+        they hold the text being replaced)."""
+        return dataclasses.replace(self, reasoning_content=text, reasoning_details=None)
 
     @staticmethod
     def system(text: str) -> Message:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kimi_lsp.testing.dialects import DIALECTS, Dialect, default_details
 from kimi_lsp.testing.script import ScriptedCall, Turn
+
+MOONSHOT = DIALECTS["moonshot"]
+_DETAIL_TEXT_FIELDS = ("text", "summary", "data")
+_LATE_DETAIL_FIELDS = ("signature",)  # sent with a detail's last fragment, as streaming providers do
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,42 @@ def completion_tokens(turn: Turn) -> int:
     return max(1, size // 4)
 
 
-def stream_payloads(turn: Turn, *, call_offset: int, usage: TurnUsage, truncated: bool = False) -> list[dict[str, Any]]:
+def detail_fragments(detail: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One ``reasoning_details`` entry cut as a stream sends it: its text in pieces, each piece naming the
+    detail's ``type`` and ``index``; the first piece carries the other fields, the last the signature."""
+    text_field = next((name for name in _DETAIL_TEXT_FIELDS if isinstance(detail.get(name), str)), None)
+    if text_field is None:
+        return [dict(detail)]
+    pieces = fragments(detail[text_field]) or [""]
+    label = {key: detail[key] for key in ("type", "index") if key in detail}
+    out = [{**label, text_field: piece} for piece in pieces]
+    out[0] = {key: value for key, value in detail.items() if key not in _LATE_DETAIL_FIELDS} | out[0]
+    out[-1] |= {key: detail[key] for key in _LATE_DETAIL_FIELDS if key in detail}
+    return out
+
+
+def reasoning_deltas(turn: Turn, dialect: Dialect) -> list[dict[str, Any]]:
+    """The deltas that stream the thinking: under the dialect's field name, with OpenRouter's details."""
+    parts = fragments(turn.reasoning)
+    deltas: list[dict[str, Any]] = [{dialect.reasoning_out: part} for part in parts]
+    if not dialect.details or (turn.reasoning_details is None and not parts):
+        return deltas
+    if turn.reasoning_details is None:
+        # Plain thinking: each piece also arrives as a fragment of the one reasoning.text detail.
+        for delta, fragment in zip(deltas, detail_fragments(default_details(turn.reasoning)[0]), strict=True):
+            delta["reasoning_details"] = [fragment]
+        return deltas
+    for detail in turn.reasoning_details:
+        deltas += [{"reasoning_details": [fragment]} for fragment in detail_fragments(detail)]
+    return deltas
+
+
+def stream_payloads(
+    turn: Turn, *, call_offset: int, usage: TurnUsage, truncated: bool = False, dialect: Dialect = MOONSHOT
+) -> list[dict[str, Any]]:
     """The ``choices[0].delta`` chunks of one streamed answer (without the envelope), then usage."""
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
-    deltas += [{"reasoning_content": part} for part in fragments(turn.reasoning)]
+    deltas += reasoning_deltas(turn, dialect)
     deltas += [{"content": part} for part in fragments(turn.content)]
     for index, (call, call_id) in enumerate(zip(turn.tool_calls, call_ids(turn.tool_calls, call_offset), strict=True)):
         head = {
@@ -75,7 +112,7 @@ def stream_payloads(turn: Turn, *, call_offset: int, usage: TurnUsage, truncated
             deltas.append({"tool_calls": [{"index": index, "function": {"arguments": part}}]})
     chunks: list[dict[str, Any]] = [{"choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
     last: dict[str, Any] = {"index": 0, "delta": {}, "finish_reason": turn.finish_reason}
-    if turn.usage_shape == "openai":
+    if (dialect.usage_shape or turn.usage_shape) == "openai":
         chunks.append({"choices": [last]})
         chunks.append({"choices": [], "usage": usage.to_wire("openai")})
     else:
@@ -84,11 +121,18 @@ def stream_payloads(turn: Turn, *, call_offset: int, usage: TurnUsage, truncated
     return chunks
 
 
-def plain_completion(turn: Turn, *, call_offset: int, usage: TurnUsage, truncated: bool = False) -> dict[str, Any]:
+def plain_completion(
+    turn: Turn, *, call_offset: int, usage: TurnUsage, truncated: bool = False, dialect: Dialect = MOONSHOT
+) -> dict[str, Any]:
     """The ``stream: false`` answer body (without the envelope fields)."""
     message: dict[str, Any] = {"role": "assistant", "content": turn.content}
     if turn.reasoning:
-        message["reasoning_content"] = turn.reasoning
+        message[dialect.reasoning_out] = turn.reasoning
+    if dialect.details and (turn.reasoning or turn.reasoning_details):
+        given = turn.reasoning_details
+        message["reasoning_details"] = (
+            [dict(d) for d in given] if given is not None else default_details(turn.reasoning)
+        )
     if turn.tool_calls:
         message["tool_calls"] = [
             {
@@ -100,5 +144,5 @@ def plain_completion(turn: Turn, *, call_offset: int, usage: TurnUsage, truncate
         ]
     return {
         "choices": [{"index": 0, "message": message, "finish_reason": turn.finish_reason}],
-        "usage": usage.to_wire(turn.usage_shape),
+        "usage": usage.to_wire(dialect.usage_shape or turn.usage_shape),
     }

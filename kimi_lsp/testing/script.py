@@ -102,6 +102,9 @@ class Turn:
     completion_tokens: int | None = None  # default: len(reasoning + content + arguments) / 4
     fault: Fault | None = None
     chunks: Sequence[Mapping[str, Any]] | None = None
+    # OpenRouter only: the structured reasoning, each detail with its ``index``, streamed in fragments.
+    # Default: one ``reasoning.text`` detail holding ``reasoning``.
+    reasoning_details: Sequence[Mapping[str, Any]] | None = None
 
     @property
     def finish_reason(self) -> str:

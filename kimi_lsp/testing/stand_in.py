@@ -3,7 +3,8 @@
 It streams scripted turns as SSE exactly like the API (reasoning, content and tool-call deltas with the
 arguments in fragments, usage in either shape, ``[DONE]``), plays faults (rate limits, 5xx, quota, cut and
 slow streams, truncated arguments, 404, 401) and refuses what the real API refuses, recording every 400
-in ``violations`` so a test can assert the client never broke the protocol.
+in ``violations`` so a test can assert the client never broke the protocol. ``dialect`` makes it play
+vLLM, SGLang or OpenRouter instead of Moonshot (see ``dialects``): what each emits, reads back and drops.
 
     with StandIn([Turn(reasoning="look", tool_calls=[ScriptedCall("ReadFile", {"path": "a.py"})]),
                   Turn(content="fixed")]) as api:
@@ -26,9 +27,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from kimi_lsp.settings import DEFAULT_MODEL, Settings
+from kimi_lsp.testing.dialects import DIALECTS, DialectName
 from kimi_lsp.testing.render import TurnUsage, completion_tokens, plain_completion, stream_payloads
 from kimi_lsp.testing.script import Fault, Turn
-from kimi_lsp.testing.strict import UNAUTHORIZED, ApiError, bad_request, check_chat_request, unknown_model
+from kimi_lsp.testing.strict import (
+    UNAUTHORIZED,
+    ApiError,
+    bad_request,
+    check_chat_request,
+    check_tools_offered,
+    unknown_model,
+)
 
 Responder = Callable[[dict[str, Any]], Turn]
 STAND_IN_KEY = "stand-in-key-not-a-secret"
@@ -69,7 +78,9 @@ class StandIn:
         api_key: str = STAND_IN_KEY,
         thinking: bool = True,
         port: int = 0,
+        dialect: DialectName = "moonshot",
     ) -> None:
+        self.dialect = DIALECTS[dialect]
         self.models = tuple(models)
         self.api_key = api_key
         self.thinking = thinking
@@ -96,7 +107,7 @@ class StandIn:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return f"http://{host!s}:{port}{self.dialect.base_path}"
 
     def settings(self, **overrides: Any) -> Settings:
         """Client settings pointing at this server, with fast retries; ``overrides`` replace any field."""
@@ -131,6 +142,16 @@ class StandIn:
     @property
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and r.path.endswith("/chat/completions")]
+
+    def thinking_seen(self, request: RecordedRequest) -> list[str | None]:
+        """The thinking of each assistant message in ``request`` as this server hands it to the model:
+        None where the server dropped it (a field it does not read)."""
+        messages = request.json.get("messages") if isinstance(request.json, dict) else None
+        return [
+            self.dialect.thinking_seen(m)
+            for m in messages or ()
+            if isinstance(m, dict) and m.get("role") == "assistant"
+        ]
 
     @property
     def violations(self) -> list[Violation]:
@@ -311,8 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             return
         if self.path.rstrip("/").endswith("/v1/models"):
-            data = [{"id": m, "object": "model", "created": 0, "owned_by": "moonshot"} for m in self.api.models]
-            self._send_json(200, {"object": "list", "data": data})
+            self._send_json(200, {"object": "list", "data": self.api.dialect.model_cards(self.api.models)})
         else:
             self._send_error(ApiError(404, f"Not found: {self.path}", "resource_not_found_error"))
 
@@ -337,7 +357,10 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             self._refuse(index, bad_request(f"Invalid request: malformed JSON body ({exc})"))
             return
-        error = check_chat_request(body, self.api.models, thinking=self.api.thinking)
+        dialect = self.api.dialect
+        error = check_chat_request(body, self.api.models, thinking=self.api.thinking and dialect.requires_reasoning)
+        if error is None and dialect.requires_tools:
+            error = check_tools_offered(body)
         if error is not None:
             self._refuse(index, error)
             return
@@ -356,13 +379,13 @@ class _Handler(BaseHTTPRequestHandler):
         truncated = fault is not None and fault.kind == "truncated_arguments"
         envelope = {"id": f"chatcmpl-{index}", "created": int(time.time()), "model": body["model"]}
         if not body.get("stream"):
-            answer = plain_completion(turn, call_offset=offset, usage=usage, truncated=truncated)
+            answer = plain_completion(turn, call_offset=offset, usage=usage, truncated=truncated, dialect=dialect)
             self._send_json(200, {**envelope, "object": "chat.completion", **answer})
             return
         if turn.chunks is not None:
             payloads = [dict(chunk) for chunk in turn.chunks]
         else:
-            payloads = stream_payloads(turn, call_offset=offset, usage=usage, truncated=truncated)
+            payloads = stream_payloads(turn, call_offset=offset, usage=usage, truncated=truncated, dialect=dialect)
         chunks = [{**envelope, "object": "chat.completion.chunk", **p} for p in payloads]
         try:
             self._stream(chunks, fault)
@@ -406,7 +429,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(ApiError(fault.status or 503, _OVERLOADED, "engine_overloaded_error"))
 
     def _send_error(self, error: ApiError, headers: dict[str, str] | None = None) -> None:
-        self._send_json(error.status, error.body(), headers)
+        self._send_json(error.status, self.api.dialect.error_body(error), headers)
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode()
@@ -426,6 +449,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         delay = fault.delay if fault is not None and fault.kind == "slow_stream" else 0.0
         cut = fault.after_chunks if fault is not None and fault.kind == "cut_stream" else None
+        if self.api.dialect.name == "openrouter":
+            self._write_chunk(b": OPENROUTER PROCESSING\n\n")  # OpenRouter's keep-alive comment
         for number, chunk in enumerate(chunks):
             if cut is not None and number >= cut:
                 self._cut(clean=fault is not None and fault.clean_end)

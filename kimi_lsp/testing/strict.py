@@ -54,6 +54,20 @@ def check_chat_request(body: Any, models: Collection[str], *, thinking: bool = T
     )
 
 
+def check_tools_offered(body: dict[str, Any]) -> ApiError | None:
+    """OpenRouter validates each tool call in the history against the request's ``tools``, so a request
+    with tool history must offer them (its docs: "tools must be included in every request")."""
+    has_tool_history = any(
+        isinstance(m, dict) and (m.get("role") == "tool" or m.get("tool_calls")) for m in body.get("messages") or ()
+    )
+    if has_tool_history and not body.get("tools"):
+        return bad_request(
+            "Invalid request: the conversation contains tool calls but the request has no 'tools'; "
+            "tools must be included in every request"
+        )
+    return None
+
+
 def _check_messages(messages: list[Any], *, thinking: bool) -> ApiError | None:
     pending: dict[str, int] = {}  # tool_call_id -> index of the assistant message that made the call
     known: set[str] = set()
