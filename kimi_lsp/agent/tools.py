@@ -11,41 +11,41 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shlex
-import threading
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import regex
 
-from kimi_lsp.agent.nearest import nearest_window
 from kimi_lsp.agent.patch import apply_patch
+from kimi_lsp.agent.replace import parse_edits, replace_exactly
 from kimi_lsp.agent.sandbox import CommandResult, run_command, test_env
+from kimi_lsp.agent.search import UNSAFE_WHOLE_TEXT, Search, clean_glob, glob_to_regex
 from kimi_lsp.agent.syntax import numbered, syntax_problem
+from kimi_lsp.agent.tool_specs import (
+    GREP_TIMEOUT,
+    LIST_MAX_CHARS,
+    LIST_MAX_ITEMS,
+    LONG_LINE,
+    PARAMS,
+    READ_DEFAULT_LINES,
+    READ_MAX_CHARS,
+    SPECS,
+    TEST_OUTPUT_HEAD,
+    TEST_OUTPUT_TAIL,
+    bool_arg,
+    int_arg,
+    str_arg,
+)
 from kimi_lsp.context.failures import TestReport, parse_test_output
 from kimi_lsp.errors import ToolError
 from kimi_lsp.model.types import ToolCall, ToolSpec
 from kimi_lsp.workspace.listing import walk_shown
 from kimi_lsp.workspace.paths import relpath_of, resolve_in_root
 from kimi_lsp.workspace.reading import open_confined, read_lines, read_text, sniff_binary
-from kimi_lsp.workspace.redact import Redactor
 from kimi_lsp.workspace.text import to_lf, with_endings_of, write_text
-
-READ_DEFAULT_LINES = 1000
-READ_MAX_CHARS = 100_000
-LONG_LINE = 2000
-LIST_MAX_ITEMS = 200
-LIST_MAX_CHARS = 30_000
-GREP_LINE_CHARS = 300
-GREP_MAX_FILE_BYTES = 2_000_000
-GREP_TIMEOUT = 10.0
-_CONTENT_SECRETS = Redactor()  # keys and tokens by their shape; the loop also withholds the environment's values
-TEST_OUTPUT_HEAD = 3_000
-TEST_OUTPUT_TAIL = 5_000
 
 
 @dataclass
@@ -55,235 +55,6 @@ class ToolResult:
     text: str
     ok: bool = True
     target: str | None = None
-
-
-# -- schemas ---------------------------------------------------------------------------------------
-
-_EDIT = {
-    "type": "object",
-    "properties": {
-        "old": {"type": "string", "description": "The exact text to replace (must occur in the file)."},
-        "new": {"type": "string", "description": "The replacement text."},
-        "replace_all": {"type": "boolean", "description": "Replace every occurrence (default false)."},
-    },
-    "required": ["old", "new"],
-}
-
-
-def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": required}
-
-
-_SPECS: dict[str, ToolSpec] = {
-    "ReadFile": ToolSpec(
-        "ReadFile",
-        "Read a text file of the workspace. Lines come numbered (cat -n style) with the file's total line "
-        f"count; at most {READ_DEFAULT_LINES} lines per call, lines over {LONG_LINE} characters are cut. "
-        "Several ReadFile calls can be made in one turn.",
-        _schema(
-            {
-                "path": {"type": "string", "description": "Path relative to the workspace root."},
-                "line_offset": {"type": "integer", "description": "1-based line to start at (default 1)."},
-                "n_lines": {
-                    "type": "integer",
-                    "description": f"How many lines (default {READ_DEFAULT_LINES}).",
-                },
-            },
-            ["path"],
-        ),
-    ),
-    "Glob": ToolSpec(
-        "Glob",
-        "List workspace files matching a glob pattern (`*` within a folder, `**` across folders, e.g. "
-        f"`**/*.py`). At most {LIST_MAX_ITEMS} paths, relative to the workspace root.",
-        _schema(
-            {
-                "pattern": {"type": "string", "description": "Glob pattern, relative to `directory`."},
-                "directory": {"type": "string", "description": "Folder to search in (default: the root)."},
-            },
-            ["pattern"],
-        ),
-    ),
-    "Grep": ToolSpec(
-        "Grep",
-        "Search file contents with a Python regular expression. Prints `path:line: text` for each matching "
-        f"line, at most {LIST_MAX_ITEMS} matches. A search taking over {GREP_TIMEOUT:g} s is stopped.",
-        _schema(
-            {
-                "pattern": {"type": "string", "description": "Python `re` regular expression."},
-                "path": {"type": "string", "description": "File or folder to search (default: the root)."},
-                "glob": {
-                    "type": "string",
-                    "description": "Only files matching this glob. Without `/` it matches the file name "
-                    "(`*.py`); with `/` the path relative to the workspace root, not to `path` "
-                    "(`src/**/*.py`).",
-                },
-                "ignore_case": {"type": "boolean", "description": "Case-insensitive search (default false)."},
-            },
-            ["pattern"],
-        ),
-    ),
-    "StrReplaceFile": ToolSpec(
-        "StrReplaceFile",
-        "Replace exact text in a file. `edit` is one {old, new, replace_all?} or a list of them, applied in "
-        "order, all or none. `old` must match exactly once unless replace_all is true. Python files that "
-        "would stop compiling are refused.",
-        _schema(
-            {
-                "path": {"type": "string", "description": "Path relative to the workspace root."},
-                "edit": {
-                    "type": ["object", "array"],
-                    "description": "One edit object, or a list of edit objects.",
-                    "properties": _EDIT["properties"],
-                    "required": ["old", "new"],
-                    "items": _EDIT,
-                },
-            },
-            ["path", "edit"],
-        ),
-    ),
-    "WriteFile": ToolSpec(
-        "WriteFile",
-        "Create a file or overwrite it entirely with `content` (folders on the way are created). Prefer "
-        "StrReplaceFile or ApplyPatch for changes to existing files.",
-        _schema(
-            {
-                "path": {"type": "string", "description": "Path relative to the workspace root."},
-                "content": {"type": "string", "description": "The complete new content of the file."},
-            },
-            ["path", "content"],
-        ),
-    ),
-    "ApplyPatch": ToolSpec(
-        "ApplyPatch",
-        "Apply a unified diff (one or more files, `--- a/path` / `+++ b/path` headers, `@@` hunks; "
-        "`/dev/null` to create or delete). Hunks are located by their context and '-' lines, not by "
-        "their line numbers; whitespace drift is tolerated. Each file applies all or none; the report "
-        "says which hunks applied and shows the nearest text for those that did not.",
-        _schema({"patch": {"type": "string", "description": "The unified diff text."}}, ["patch"]),
-    ),
-    "RunTests": ToolSpec(
-        "RunTests",
-        "Run the project's configured test command in the workspace. Returns the exit code, pass/fail "
-        "counts, the failing tests with their locations and the output's head and tail.",
-        _schema(
-            {
-                "selection": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "Test ids or paths to run (default: the whole configured command).",
-                }
-            },
-            [],
-        ),
-    ),
-    "Shell": ToolSpec(
-        "Shell",
-        "Run a shell command in the workspace (no stdin, with a timeout; output cut to head and tail).",
-        _schema({"command": {"type": "string", "description": "The command line, run by /bin/sh."}}, ["command"]),
-    ),
-}
-
-_PARAMS = {name: tuple(spec.parameters["properties"]) for name, spec in _SPECS.items()}
-
-
-# -- argument checking -----------------------------------------------------------------------------
-
-
-def _str_arg(args: Mapping[str, Any], name: str, *, required: bool = False, allow_empty: bool = False) -> str | None:
-    value = args.get(name)
-    if value is None:
-        if required:
-            raise ToolError(f"missing required argument '{name}'")
-        return None
-    if not isinstance(value, str):
-        raise ToolError(f"argument '{name}' must be a string, got {type(value).__name__}")
-    if required and not allow_empty and not value:
-        raise ToolError(f"argument '{name}' must not be empty")
-    return value
-
-
-def _int_arg(args: Mapping[str, Any], name: str, default: int, minimum: int) -> int:
-    value = args.get(name)
-    if value is None:
-        return default
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ToolError(f"argument '{name}' must be an integer")
-    if value < minimum:
-        raise ToolError(f"argument '{name}' must be at least {minimum}")
-    return value
-
-
-def _bool_arg(args: Mapping[str, Any], name: str) -> bool:
-    value = args.get(name, False)
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ToolError(f"argument '{name}' must be true or false")
-    return value
-
-
-def clean_glob(pattern: str) -> str:
-    """``pattern`` without leading ``./`` (``./**/*.py`` means ``**/*.py``)."""
-    pattern = pattern.strip()
-    while pattern.startswith("./"):
-        pattern = pattern[2:].lstrip("/")
-    return pattern
-
-
-def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """A regex for a ``/``-separated glob: ``**`` spans folders, ``*`` and ``?`` stay within one.
-
-    Sets follow :mod:`fnmatch`: ``[!a]`` negates, a ``]`` right after the opening bracket is a member, and
-    an unclosed ``[`` is literal. A set that is still invalid (``[z-a]``) is a :class:`ToolError`.
-    """
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif pattern[i] == "[":
-            first = i + 2 if pattern.startswith("!", i + 1) else i + 1
-            end = pattern.find("]", first + 1 if pattern.startswith("]", first) else first)
-            if end == -1:
-                out.append(re.escape("["))
-                i += 1
-            else:
-                negate = first == i + 2
-                body = pattern[first:end].replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
-                if body.startswith("^"):
-                    body = "\\" + body
-                out.append(("[^" if negate else "[") + body + "]")
-                i = end + 1
-        elif pattern[i] == "{":
-            end = pattern.find("}", i + 1)
-            if end == -1:
-                out.append(re.escape("{"))
-                i += 1
-            else:
-                out.append("(?:" + "|".join(re.escape(p) for p in pattern[i + 1 : end].split(",")) + ")")
-                i = end + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    try:
-        return re.compile("".join(out) + r"\Z")
-    except re.error as exc:
-        raise ToolError(f"invalid glob pattern {pattern!r}: {exc.msg}; use *, **, ? and [abc] only") from None
 
 
 def _cut_middle(text: str, head: int, tail: int) -> str:
@@ -333,7 +104,7 @@ class Toolbox:
         }
         if allow_shell:
             self._handlers["Shell"] = self._shell
-        self._specs = tuple(_SPECS[name] for name in self._handlers)
+        self._specs = tuple(SPECS[name] for name in self._handlers)
 
     def specs(self) -> list[ToolSpec]:
         """The tools offered to the model, in a fixed order with fixed content (prompt-cache friendly)."""
@@ -358,11 +129,11 @@ class Toolbox:
         if not isinstance(args, dict):
             return ToolResult(f"the arguments of {call.name} must be a JSON object", ok=False)
         target = next((args[k] for k in ("path", "pattern", "directory") if isinstance(args.get(k), str)), None)
-        unknown = sorted(set(args) - set(_PARAMS[call.name]))
+        unknown = sorted(set(args) - set(PARAMS[call.name]))
         if unknown:
             return ToolResult(
                 f"{call.name} does not take {', '.join(unknown)}; its arguments are: "
-                f"{', '.join(_PARAMS[call.name])}. Nothing was done.",
+                f"{', '.join(PARAMS[call.name])}. Nothing was done.",
                 ok=False,
                 target=target,
             )
@@ -391,18 +162,18 @@ class Toolbox:
     # -- reading ----------------------------------------------------------------------------------
 
     async def _read_file(self, args: dict[str, Any]) -> ToolResult:
-        user_path = _str_arg(args, "path", required=True)
+        user_path = str_arg(args, "path", required=True)
         assert user_path is not None
-        offset = _int_arg(args, "line_offset", 1, 1)
-        count = _int_arg(args, "n_lines", READ_DEFAULT_LINES, 1)
+        offset = int_arg(args, "line_offset", 1, 1)
+        count = int_arg(args, "n_lines", READ_DEFAULT_LINES, 1)
         path, rel = self._resolve(user_path)
         text = await asyncio.to_thread(_read_window, self.root, path, rel, offset, count)
         return ToolResult(text, target=rel)
 
     async def _glob(self, args: dict[str, Any]) -> ToolResult:
-        pattern = _str_arg(args, "pattern", required=True)
+        pattern = str_arg(args, "pattern", required=True)
         assert pattern is not None
-        directory = _str_arg(args, "directory") or "."
+        directory = str_arg(args, "directory") or "."
         pattern = clean_glob(pattern)
         if not pattern:
             raise ToolError("the pattern is empty; try **/*.py or *")
@@ -425,20 +196,20 @@ class Toolbox:
         return ToolResult(_bounded(matches, "paths"), target=pattern)
 
     async def _grep(self, args: dict[str, Any]) -> ToolResult:
-        pattern = _str_arg(args, "pattern", required=True)
+        pattern = str_arg(args, "pattern", required=True)
         assert pattern is not None
-        where = _str_arg(args, "path") or "."
-        file_glob = clean_glob(_str_arg(args, "glob") or "")
-        flags = regex.IGNORECASE if _bool_arg(args, "ignore_case") else 0
+        where = str_arg(args, "path") or "."
+        file_glob = clean_glob(str_arg(args, "glob") or "")
+        flags = regex.IGNORECASE if bool_arg(args, "ignore_case") else 0
         try:
             compiled = regex.compile(pattern, flags)
             # Whole-file prefilter (one call per file instead of one per line), used only when a line's
             # match cannot depend on the lines around it.
-            whole = None if _UNSAFE_WHOLE_TEXT.search(pattern) else regex.compile(pattern, flags | regex.MULTILINE)
+            whole = None if UNSAFE_WHOLE_TEXT.search(pattern) else regex.compile(pattern, flags | regex.MULTILINE)
         except regex.error as exc:
             raise ToolError(f"invalid regular expression {pattern!r}: {exc} (Python `re` syntax)") from None
         top, top_rel = self._resolve(where)
-        search = _Search(
+        search = Search(
             compiled, whole, glob_to_regex(file_glob) if file_glob else None, "/" in file_glob, self.grep_timeout
         )
         try:
@@ -461,30 +232,13 @@ class Toolbox:
     # -- editing ----------------------------------------------------------------------------------
 
     async def _str_replace(self, args: dict[str, Any]) -> ToolResult:
-        user_path = _str_arg(args, "path", required=True)
+        user_path = str_arg(args, "path", required=True)
         assert user_path is not None
-        edits = _edits(args.get("edit"))
+        edits = parse_edits(args.get("edit"))
         path, rel = self._resolve(user_path)
         original = read_text(self.root, path, rel)
-        text = to_lf(original)
-        lines_changed: list[int] = []
-        for number, (old, new, replace_all) in enumerate(edits, start=1):
-            which = f"edit {number} of {len(edits)}: " if len(edits) > 1 else ""
-            old, new = to_lf(old), to_lf(new)
-            found = text.count(old)
-            if found == 0:
-                raise ToolError(f"{which}{_no_match(rel, text, old)}{_none_applied(edits)}")
-            if found > 1 and not replace_all:
-                starts = [m.start() for m in re.finditer(re.escape(old), text)]
-                at = ", ".join(str(text.count("\n", 0, s) + 1) for s in starts[:20])
-                raise ToolError(
-                    f"{which}the old text occurs {found} times in {rel} (at lines {at}); "
-                    "add surrounding lines to make it unique, or set replace_all to true." + _none_applied(edits)
-                )
-            lines_changed.append(text.count("\n", 0, text.find(old)) + 1)
-            text = text.replace(old, new) if replace_all else text.replace(old, new, 1)
+        text, first = replace_exactly(rel, to_lf(original), edits)
         self._commit(path, rel, with_endings_of(original, text), original)
-        first = min(lines_changed)
         view = numbered(text.split("\n"), first - 2, first + 6)
         return ToolResult(
             f"edited {rel}: {len(edits)} edit(s) applied (first at line {first}). The text there now:\n{view}",
@@ -492,8 +246,8 @@ class Toolbox:
         )
 
     async def _write_file(self, args: dict[str, Any]) -> ToolResult:
-        user_path = _str_arg(args, "path", required=True)
-        content = _str_arg(args, "content", required=True, allow_empty=True)
+        user_path = str_arg(args, "path", required=True)
+        content = str_arg(args, "content", required=True, allow_empty=True)
         assert user_path is not None and content is not None
         if user_path.strip().endswith(("/", "\\")):
             raise ToolError(f"'{user_path}' ends with a slash, so it names a folder; give the path of a file")
@@ -508,7 +262,7 @@ class Toolbox:
         return ToolResult(f"{'overwrote' if old is not None else 'created'} {rel} ({lines} lines)", target=rel)
 
     async def _apply_patch(self, args: dict[str, Any]) -> ToolResult:
-        patch_text = _str_arg(args, "patch", required=True)
+        patch_text = str_arg(args, "patch", required=True)
         assert patch_text is not None
         report = apply_patch(self.root, patch_text)
         self.touched.update(report.touched)
@@ -552,7 +306,7 @@ class Toolbox:
         return ToolResult(_format_tests(command, result, report), ok=not result.timed_out, target=target)
 
     async def _shell(self, args: dict[str, Any]) -> ToolResult:
-        command = _str_arg(args, "command", required=True)
+        command = str_arg(args, "command", required=True)
         assert command is not None
         result = await run_command(
             command,
@@ -620,127 +374,6 @@ def _bounded(items: list[str], noun: str) -> str:
     if len(out) < len(items):
         text += f"\n[showing {len(out)} of {len(items)} {noun}; narrow the pattern or the path to see the rest]"
     return text
-
-
-# Constructs whose result on a line can change when the line is searched inside its whole file (they
-# see past the line's ends or forbid backtracking): anchors to the text's ends, negative lookarounds,
-# lookbehinds, atomic groups, possessive quantifiers, backtracking verbs and flags switched off inline.
-_UNSAFE_WHOLE_TEXT = re.compile(r"\\[AZzG]|\(\?<|\(\?!|\(\?>|[*+?}]\+|\(\*|\(\?[A-Za-z]*-")
-
-
-@dataclass
-class _Search:
-    """One Grep run, made to be stopped: a deadline over the whole search and a flag for cancellation.
-
-    Matching uses the ``regex`` package with a timeout and ``concurrent=True`` (the GIL is released while
-    matching), so a catastrophic pattern neither freezes the event loop nor runs past the deadline.
-    """
-
-    pattern: Any  # a compiled ``regex`` pattern, run on each line
-    whole: Any  # the same with MULTILINE, run once on a file's text to skip files without a match; or None
-    name_filter: re.Pattern[str] | None
-    glob_has_slash: bool  # a glob with "/" matches the root-relative path, otherwise the file name
-    seconds: float
-    stop: threading.Event = field(default_factory=threading.Event)
-    timed_out: bool = False
-
-    def run(self, root: Path, top: Path) -> list[str]:
-        deadline = time.monotonic() + self.seconds
-        found: list[str] = []
-        try:
-            self._scan(root, top, deadline, found)
-        except TimeoutError:
-            self.timed_out = True
-        return found
-
-    def _scan(self, root: Path, top: Path, deadline: float, found: list[str]) -> None:
-        candidates = [(relpath_of(root, top), top)] if top.is_file() else walk_shown(root, top)
-        for rel, path in candidates:
-            if self.name_filter is not None:
-                subject = rel if self.glob_has_slash else rel.rsplit("/", 1)[-1]
-                if not self.name_filter.match(subject):
-                    continue
-            data = _grep_bytes(root, path, rel)
-            if data is None:
-                continue
-            # Key blocks go before matching: a match on one line of a key must not show that line.
-            text = _CONTENT_SECRETS(to_lf(data.decode("utf-8", errors="replace")))
-            if self.whole is not None and not self.whole.search(text, timeout=self._left(deadline), concurrent=True):
-                continue
-            for number, line in enumerate(text.split("\n"), start=1):
-                left = self._left(deadline)
-                if self.stop.is_set():
-                    return
-                if self.pattern.search(line, timeout=left, concurrent=True):
-                    shown = line if len(line) <= GREP_LINE_CHARS else line[:GREP_LINE_CHARS] + "…"
-                    found.append(f"{rel}:{number}: {shown}")
-                    if len(found) > LIST_MAX_ITEMS * 5:
-                        return  # enough to report "more"; don't scan a huge tree to the end
-
-    @staticmethod
-    def _left(deadline: float) -> float:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        return left
-
-
-def _grep_bytes(root: Path, path: Path, rel: str) -> bytes | None:
-    """A searchable file's bytes: regular, inside the root, not secret, not binary, not over the cap."""
-    try:
-        with open_confined(root, path, rel) as handle:
-            if os.fstat(handle.fileno()).st_size > GREP_MAX_FILE_BYTES:
-                return None
-            data = handle.read(GREP_MAX_FILE_BYTES + 1)
-    except ToolError:
-        return None
-    if len(data) > GREP_MAX_FILE_BYTES or b"\x00" in data[:8192]:
-        return None
-    return data
-
-
-def _edits(raw: Any) -> list[tuple[str, str, bool]]:
-    if isinstance(raw, str):
-        # Models sometimes send the edit object JSON-encoded inside a string.
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError:
-            raise ToolError(
-                "'edit' is a string that is not valid JSON; send an object {old, new, replace_all?} or a list of them"
-            ) from None
-        if not isinstance(raw, (dict, list)):
-            raise ToolError("'edit' must be an object {old, new, replace_all?} or a list of them")
-    items = raw if isinstance(raw, list) else [raw]
-    if raw is None or not items:
-        raise ToolError("missing required argument 'edit' ({old, new, replace_all?} or a list of them)")
-    edits = []
-    for index, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
-            raise ToolError(f"edit {index} must be an object with 'old' and 'new' strings")
-        old = _str_arg(item, "old", required=True)
-        new = _str_arg(item, "new", required=True, allow_empty=True)
-        assert old is not None and new is not None
-        if old == new:
-            raise ToolError(f"edit {index}: 'old' and 'new' are the same; nothing to change")
-        edits.append((old, new, _bool_arg(item, "replace_all")))
-    return edits
-
-
-def _none_applied(edits: list[tuple[str, str, bool]]) -> str:
-    return " No edit was applied; the file is unchanged." if len(edits) > 1 else " The file is unchanged."
-
-
-def _no_match(rel: str, text: str, old: str) -> str:
-    lines = text.split("\n")
-    found = nearest_window(lines, old.strip("\n").split("\n"))
-    head = f"the old text was not found in {rel}"
-    if found is None or found[2] < 0.3:
-        return f"{head}, and nothing similar either; read the file first."
-    start, end, _ = found
-    return (
-        f"{head}. The most similar text is at lines {start + 1}-{end}:\n{numbered(lines, start + 1, end)}\n"
-        "Copy the old text exactly (whitespace included, without the line numbers)."
-    )
 
 
 def _selection(raw: Any) -> list[str]:
