@@ -18,7 +18,6 @@ from typing import Protocol
 from kimi_lsp.model.types import Completion, Message, ToolCall, ToolSpec, Usage
 
 CONTEXT_WINDOW = 262_144
-READ_ONLY_TOOLS = frozenset({"ReadFile", "Glob", "Grep"})
 STUB_TEMPLATE = (
     "[earlier output of {tool} removed to keep the conversation inside the context window; "
     "call the tool again if you need it]"
@@ -33,6 +32,10 @@ CUT_OFF_NOTE = (
 
 class ToolRunner(Protocol):
     def specs(self) -> list[ToolSpec]: ...
+
+    def read_only(self, name: str) -> bool:
+        """True for tools that change nothing: consecutive calls of them may run at once."""
+        ...
 
     async def run(self, call: ToolCall) -> ToolOutcome: ...
 
@@ -272,8 +275,8 @@ class AgentLoop:
         index = 0
         while index < len(calls):
             batch = [calls[index]]
-            if calls[index].name in READ_ONLY_TOOLS:
-                while index + len(batch) < len(calls) and calls[index + len(batch)].name in READ_ONLY_TOOLS:
+            if self.tools.read_only(calls[index].name):
+                while index + len(batch) < len(calls) and self.tools.read_only(calls[index + len(batch)].name):
                     batch.append(calls[index + len(batch)])
             results = await asyncio.gather(*(self._run_one(call) for call in batch))
             for call, text in zip(batch, results, strict=True):

@@ -12,6 +12,7 @@ from typing import Any
 from kimi_lsp.errors import ToolError
 from kimi_lsp.model.types import ToolSpec
 
+READ_ONLY_TOOLS = frozenset({"ReadFile", "Glob", "Grep"})  # change nothing: safe to run side by side
 READ_DEFAULT_LINES = 1000
 READ_MAX_CHARS = 100_000
 LONG_LINE = 2000

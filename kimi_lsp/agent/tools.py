@@ -32,6 +32,7 @@ from kimi_lsp.agent.tool_specs import (
     PARAMS,
     READ_DEFAULT_LINES,
     READ_MAX_CHARS,
+    READ_ONLY_TOOLS,
     SPECS,
     TEST_OUTPUT_HEAD,
     TEST_OUTPUT_TAIL,
@@ -109,6 +110,10 @@ class Toolbox:
     def specs(self) -> list[ToolSpec]:
         """The tools offered to the model, in a fixed order with fixed content (prompt-cache friendly)."""
         return list(self._specs)
+
+    def read_only(self, name: str) -> bool:
+        """True for tools that change nothing (reads and searches): the loop runs a batch of them at once."""
+        return name in READ_ONLY_TOOLS
 
     async def run(self, call: ToolCall) -> ToolResult:
         """Execute one call; every failure becomes an error result (only cancellation propagates)."""

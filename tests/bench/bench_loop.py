@@ -90,6 +90,9 @@ class TimedTools:
     def specs(self) -> list[ToolSpec]:
         return self._inner.specs()
 
+    def read_only(self, name: str) -> bool:
+        return self._inner.read_only(name)
+
     async def run(self, call: ToolCall) -> ToolResult:
         start = time.perf_counter()
         try:
