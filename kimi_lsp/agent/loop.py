@@ -9,21 +9,16 @@ in one large batch so that it happens rarely.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from kimi_lsp.agent.compaction import compact_history, estimate_tokens, schema_tokens
+from kimi_lsp.agent.progress import StepEvent
 from kimi_lsp.model.types import Completion, Message, ToolCall, ToolSpec, Usage
 
 CONTEXT_WINDOW = 262_144
-STUB_TEMPLATE = (
-    "[earlier output of {tool} removed to keep the conversation inside the context window; "
-    "call the tool again if you need it]"
-)
-REASONING_STUB = "[earlier reasoning omitted to keep the conversation inside the context window]"
-CHARS_PER_TOKEN = 4.0
 CUT_OFF_NOTE = (
     "Your last answer was cut off at the output limit before it finished. Continue from where you were, "
     "thinking more briefly; call a tool or give your final summary."
@@ -72,51 +67,6 @@ class LoopLimits:
     keep_recent_messages: int = 12
 
 
-@dataclass(frozen=True)
-class StepEvent:
-    """Progress of one step: what the loop is doing and the tokens spent so far."""
-
-    step: int
-    max_steps: int
-    phase: str  # "thinking" | "tool" | "retry" | "compacted"
-    tool: str | None = None
-    target: str | None = None
-    tokens: int = 0
-    detail: str | None = None
-
-    def describe(self) -> str:
-        head = f"step {self.step}/{self.max_steps}"
-        if self.phase == "tool" and self.tool:
-            what = _TOOL_VERBS.get(self.tool, self.tool)
-            if self.tool == "RunTests" and self.target:
-                doing = f"{what} ({self.target})"
-            else:
-                doing = f"{what} {self.target}" if self.target else what
-        elif self.phase == "retry":
-            doing = f"retrying: {self.detail}"
-        elif self.phase == "compacted":
-            doing = "compacting history"
-        else:
-            doing = "thinking"
-        return f"{head} · {doing} · {_kilo(self.tokens)} tokens"
-
-
-_TOOL_VERBS = {
-    "ReadFile": "reading",
-    "Glob": "listing",
-    "Grep": "searching",
-    "StrReplaceFile": "editing",
-    "WriteFile": "writing",
-    "ApplyPatch": "patching",
-    "RunTests": "running tests",
-    "Shell": "running",
-}
-
-
-def _kilo(tokens: int) -> str:
-    return f"{tokens / 1000:.1f}K" if tokens >= 1000 else str(tokens)
-
-
 @dataclass
 class LoopResult:
     summary: str
@@ -126,19 +76,6 @@ class LoopResult:
     requests: int = 0
     rewrites: int = 0
     history: list[Message] = field(default_factory=list)
-
-
-def estimate_tokens(messages: Sequence[Message]) -> int:
-    chars = 0
-    for message in messages:
-        chars += len(message.content or "") + len(message.reasoning_content or "") + 16
-        for call in message.tool_calls:
-            chars += len(call.arguments) + len(call.name) + len(call.id) + 16
-    return int(chars / CHARS_PER_TOKEN)
-
-
-def _schema_tokens(specs: Sequence[ToolSpec]) -> int:
-    return int(sum(len(json.dumps(spec.to_wire())) for spec in specs) / CHARS_PER_TOKEN)
 
 
 class AgentLoop:
@@ -236,7 +173,7 @@ class AgentLoop:
         if self._last_prompt_tokens:
             added = estimate_tokens(self.history[self._messages_at_last_usage :])
             return self._last_prompt_tokens + added
-        return estimate_tokens(self.history) + _schema_tokens(self.tool_specs)
+        return estimate_tokens(self.history) + schema_tokens(self.tool_specs)
 
     async def query(self) -> Completion:
         if self.projected_tokens() > self.limits.window - self.limits.output_reserve - self.limits.margin:
@@ -248,7 +185,7 @@ class AgentLoop:
 
         self.requests += 1
         if self.requests == 1:
-            self.first_estimate = estimate_tokens(self.history) + _schema_tokens(self.tool_specs)
+            self.first_estimate = estimate_tokens(self.history) + schema_tokens(self.tool_specs)
         self._record("request", {"step": self.steps, "messages": len(self.history)})
         completion = await self.model.complete(self.history, self.tool_specs, on_retry=on_retry)
         self.usage = self.usage + completion.usage
@@ -315,21 +252,10 @@ class AgentLoop:
         Recent messages are kept whole unless nothing else brings the request under the window.
         """
         usable = self.limits.window - self.limits.output_reserve - self.limits.margin
-        target = int(usable * self.limits.compact_target)
-        projected = self.projected_tokens()
         protected_from = max(2, len(self.history) - self.limits.keep_recent_messages)
-        changed = False
-        for end, goal in ((protected_from, target), (max(2, len(self.history) - 2), usable)):
-            for kind in ("tool", "reasoning"):
-                for i in range(2, end):  # never the system prompt (0) or the task (1)
-                    if projected <= goal:
-                        break
-                    shorter = _shortened(self.history[i], kind)
-                    if shorter is None:
-                        continue
-                    projected -= estimate_tokens([self.history[i]]) - estimate_tokens([shorter])
-                    self.history[i] = shorter
-                    changed = True
+        projected, changed = compact_history(
+            self.history, self.projected_tokens(), int(usable * self.limits.compact_target), usable, protected_from
+        )
         if not changed:
             return
         self.rewrites += 1
@@ -337,14 +263,3 @@ class AgentLoop:
         self._last_prompt_tokens = max(0, projected - estimate_tokens(self.history[self._messages_at_last_usage :]))
         self._emit("compacted")
         self._record("compacted", {"step": self.steps, "projected_tokens": projected})
-
-
-def _shortened(message: Message, kind: str) -> Message | None:
-    """``message`` with its bulky part replaced by a stub, or None when there is nothing worth cutting."""
-    if kind == "tool" and message.role == "tool" and len(message.content or "") >= 400:
-        stub = STUB_TEMPLATE.format(tool=message.name or "the tool")
-        return Message("tool", stub, tool_call_id=message.tool_call_id, name=message.name)
-    if kind == "reasoning" and message.role == "assistant" and len(message.reasoning_content or "") >= 400:
-        # The field stays (the API requires it on tool-call turns); only its text goes.
-        return message.with_reasoning(REASONING_STUB)
-    return None
