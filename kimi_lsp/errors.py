@@ -63,11 +63,5 @@ class ModelUnavailable(ModelError):
     """Retries exhausted on rate limits, 5xx, connection errors or cut streams."""
 
 
-class JobCancelled(KimiError):
-    """The user cancelled the job (exit 130)."""
-
-    exit_code = EXIT_INTERRUPTED
-
-
 class ToolError(KimiError):
     """A tool call failed; the message goes back to the model as the tool's result."""

@@ -92,8 +92,6 @@ class Toolbox:
         self._on_output = on_output
         self._aliases = tuple(aliases)
         self.touched: set[str] = set()
-        self.last_test_report: TestReport | None = None
-        self.last_test_result: CommandResult | None = None
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[ToolResult]]] = {
             "ReadFile": self._read_file,
             "Glob": self._glob,
@@ -295,8 +293,6 @@ class Toolbox:
             on_output=self._on_output,
         )
         report = parse_test_output(result.output, self.root, result.exit_code)
-        self.last_test_result = result
-        self.last_test_report = report
         return result, report
 
     async def _run_tests(self, args: dict[str, Any]) -> ToolResult:

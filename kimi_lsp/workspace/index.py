@@ -8,8 +8,8 @@ are cached by (mtime, size), so a server that keeps one index pays for a file on
 
 from __future__ import annotations
 
-import errno
 import os
+import re
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
@@ -21,31 +21,16 @@ from kimi_lsp.context.outline import outline_of
 from kimi_lsp.workspace import git
 from kimi_lsp.workspace.ignore import IgnoreRules
 from kimi_lsp.workspace.listing import GitListing, walk
-from kimi_lsp.workspace.policy import is_secret_path, is_skipped_dir, links_to_secret
+from kimi_lsp.workspace.policy import ShownPaths, links_to_secret
+from kimi_lsp.workspace.reading import SNIFF_BYTES, binary_by_name, decode_text, read_listed
 
 __all__ = ["DEFAULT_MAX_FILES", "DEFAULT_MAX_FILE_BYTES", "WorkspaceIndex"]
 
 DEFAULT_MAX_FILES = 50_000
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 DEFAULT_SCAN_SECONDS = 20.0
-_SNIFF_BYTES = 8192
-_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # absent on Windows: there links are judged when listed only
 T = TypeVar("T")
-
-
-# Suffixes whose files are text or binary by what they are; other files are sniffed for a NUL byte.
-# Used only to leave binaries out of the repository map without reading thousands of files: what goes
-# into the prompt as text is always checked on its bytes.
-_TEXT_SUFFIXES = frozenset(
-    "py pyi pyx pxd py-tpl txt md rst html htm js mjs cjs jsx ts tsx css scss less json toml yaml yml "
-    "cfg ini xml svg po pot csv tsv sql sh bash zsh go rs java kt kts scala cs swift c h cc cpp hpp rb "
-    "php lua pl r jl vue kml".split()
-)
-_BINARY_SUFFIXES = frozenset(
-    "mo png jpg jpeg gif bmp ico webp tif tiff psd woff woff2 ttf otf eot pdf zip gz tgz bz2 xz zst 7z "
-    "rar jar war whl egg pyc pyo so dylib dll exe o a lib class wasm db sqlite sqlite3 mp3 mp4 wav ogg "
-    "flac avi mov mkv webm bin dat pkl pickle npy npz".split()
-)
+_LEADING_DOT_SLASH = re.compile(r"^(?:\./)+")
 
 
 @dataclass(slots=True)
@@ -57,7 +42,6 @@ class _Entry:
     binary: bool = False
     lossy: bool = False
     sniffed: bool | None = None  # binary by its first 8 KB, known without loading the whole file
-    outline: tuple[str, ...] | None = None
     derived: dict[str, Any] | None = None  # made on first use: most files never need one
 
 
@@ -89,7 +73,6 @@ class WorkspaceIndex:
         self._entries: dict[str, _Entry] = {}
         self._tracked: frozenset[str] = frozenset()  # what git tracks (empty outside a repository)
         self._overlays: dict[str, str] = {}
-        self._overlay_outlines: dict[str, tuple[str, ...]] = {}
         self._overlay_derived: dict[str, dict[str, Any]] = {}
         self._sorted: list[str] | None = None
         self._listing: tuple[tuple[int, int], list[str]] | None = None
@@ -97,7 +80,7 @@ class WorkspaceIndex:
         self._loads = 0
         self._pending: GitListing | None = None  # a listing begun before ``scan`` collects it
         self._rules = IgnoreRules()
-        self._folder_ok: dict[str, bool] = {}
+        self._allowed = ShownPaths().allowed
         self.generation = 0  # bumped on every change, so callers can cache what they derive from the index
         self.memo: dict[str, Any] = {}  # such caches, keyed by the caller
         for relpath, text in (overlays or {}).items():
@@ -256,7 +239,6 @@ class WorkspaceIndex:
         """Use ``text`` (an unsaved editor buffer) instead of the file on disk."""
         relpath = self._clean(relpath)
         self._overlays[relpath] = text
-        self._overlay_outlines.pop(relpath, None)
         self._overlay_derived.pop(relpath, None)
         self._sorted = None
         self.generation += 1
@@ -265,15 +247,12 @@ class WorkspaceIndex:
         """Go back to the disk for ``relpath``, or for every file when it is None."""
         if relpath is None:
             self._overlays.clear()
-            self._overlay_outlines.clear()
             self._overlay_derived.clear()
         else:
             relpath = self._clean(relpath)
             self._overlays.pop(relpath, None)
-            self._overlay_outlines.pop(relpath, None)
             self._overlay_derived.pop(relpath, None)
         self._sorted = None
-        self.generation += 1
         self.generation += 1
 
     # --- content ---------------------------------------------------------------------------------
@@ -309,7 +288,7 @@ class WorkspaceIndex:
         if entry is None or relpath in self._overlays:
             return False
         if not entry.loaded and entry.sniffed is None:
-            data = self._read(relpath, _SNIFF_BYTES)
+            data = self._read(relpath, SNIFF_BYTES)
             entry.sniffed = data is None or b"\0" in data  # unreadable: as good as binary for a prompt
         return entry.binary if entry.loaded else bool(entry.sniffed)
 
@@ -324,15 +303,8 @@ class WorkspaceIndex:
             return False
         if entry.loaded:
             return entry.binary
-        name = relpath.rpartition("/")[2]
-        dot = name.rfind(".")
-        if dot > 0:
-            suffix = name[dot + 1 :].lower()
-            if suffix in _TEXT_SUFFIXES:
-                return False
-            if suffix in _BINARY_SUFFIXES:
-                return True
-        return self.is_binary(relpath)
+        by_name = binary_by_name(relpath)
+        return self.is_binary(relpath) if by_name is None else by_name
 
     def untracked(self) -> list[str]:
         """Indexed files that git does not track (all of them outside a repository), sorted."""
@@ -348,23 +320,8 @@ class WorkspaceIndex:
 
         ``fast`` trades exact multi-line Python signatures for speed (see ``outline_of``).
         """
-        if fast:
-            return self.derived(relpath, "outline.fast", lambda text: outline_of(relpath, text, fast=True)) or ()
-        if relpath in self._overlays:
-            if not self._overlay_visible(relpath):
-                return ()
-            cached = self._overlay_outlines.get(relpath)
-            if cached is None:
-                cached = outline_of(relpath, self._overlays[relpath])
-                self._overlay_outlines[relpath] = cached
-            return cached
-        entry = self._entries.get(relpath)
-        if entry is None:
-            return ()
-        if entry.outline is None:
-            text = self.text(relpath)
-            entry.outline = outline_of(relpath, text) if text is not None else ()
-        return entry.outline
+        key = "outline.fast" if fast else "outline"
+        return self.derived(relpath, key, lambda text: outline_of(relpath, text, fast=fast)) or ()
 
     def derived(self, relpath: str, key: str, compute: Callable[[str], T]) -> T | None:
         """``compute(text)`` for a file, cached with its text under ``key``; None when it has no text."""
@@ -402,51 +359,7 @@ class WorkspaceIndex:
         self.warnings.append(message)
 
     def _clean(self, relpath: str) -> str:
-        relpath = relpath.replace("\\", "/")
-        while relpath.startswith("./"):
-            relpath = relpath[2:]
-        return relpath
-
-    def _allowed(self, relpath: str) -> bool:
-        folder, _, name = relpath.rpartition("/")
-        if name in ("", ".", ".."):
-            return False
-        if folder:
-            folder_ok = self._folder_ok.get(folder)
-            if folder_ok is None:
-                folder_ok = self._folder_allowed(folder)
-            if not folder_ok:
-                return False
-        return not is_secret_path(relpath)
-
-    def _folder_allowed(self, folder: str) -> bool:
-        """True when no part of ``folder`` (non-empty) is empty, ``.``, ``..`` or a skipped folder.
-
-        Decided from the nearest folder above already decided, so each folder's own name is checked
-        once (a workspace has thousands of files in a few hundred folders); a loop, not recursion,
-        as paths may be deep.
-        """
-        known = self._folder_ok
-        pending: list[str] = []
-        current = folder
-        ok = True
-        while True:
-            pending.append(current)
-            parent, slash, _ = current.rpartition("/")
-            if not slash:
-                break
-            if parent:
-                above = known.get(parent)
-                if above is not None:
-                    ok = above
-                    break
-            current = parent  # "" after a leading slash: its empty name fails below
-        for path in reversed(pending):
-            part = path.rpartition("/")[2]
-            ok = ok and part not in ("", ".", "..") and not is_skipped_dir(part)
-            if path:
-                known[path] = ok
-        return ok
+        return _LEADING_DOT_SLASH.sub("", relpath.replace("\\", "/"))
 
     def _known_unreadable(self, relpath: str) -> bool:
         if relpath in self._overlays:
@@ -475,21 +388,8 @@ class WorkspaceIndex:
         return self._allowed(relpath) and not links_to_secret(str(self.root), relpath)
 
     def _read(self, relpath: str, limit: int) -> bytes | None:
-        """Up to ``limit`` bytes of a regular file; None when it cannot be read, is no longer a regular file,
-        or is a link ``_stat`` would refuse (the file may have changed since it was listed: text is read lazily)."""
-        full = self._prefix + relpath
-        try:
-            return _read_regular(full, limit, _NO_FOLLOW)
-        except OSError as exc:
-            if exc.errno != errno.ELOOP:
-                return None
-        # The name is a link (or a loop): judged on where it leads before it is read.
-        if links_to_secret(str(self.root), relpath):
-            return None
-        try:
-            return _read_regular(full, limit, 0)
-        except OSError:
-            return None
+        # The file may have changed since it was listed (text is read lazily): judged again as it is read.
+        return read_listed(str(self.root), relpath, limit)
 
     def _load(self, relpath: str, entry: _Entry) -> None:
         self._loads += 1
@@ -500,22 +400,4 @@ class WorkspaceIndex:
         data = self._read(relpath, self.max_file_bytes + 1)
         if data is None or len(data) > self.max_file_bytes:
             return
-        if b"\0" in data[:_SNIFF_BYTES]:
-            entry.binary = True
-            return
-        try:
-            entry.text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            entry.text = data.decode("utf-8", errors="replace")
-            entry.lossy = True
-        if entry.text.startswith("\ufeff"):
-            entry.text = entry.text[1:]
-
-
-def _read_regular(path: str, limit: int, extra_flags: int) -> bytes | None:
-    # Non-blocking, so a FIFO swapped in after the listing cannot hang the server; checked on the descriptor.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | extra_flags)
-    with os.fdopen(fd, "rb") as handle:
-        if not S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return handle.read(limit)
+        entry.text, entry.binary, entry.lossy = decode_text(data)

@@ -14,6 +14,7 @@ __all__ = [
     "LINKED_DIRS",
     "NEVER_COPIED_DIRS",
     "SKIPPED_DIRS",
+    "ShownPaths",
     "is_never_copied_dir",
     "is_secret_path",
     "is_skipped_dir",
@@ -219,3 +220,53 @@ def is_skipped_dir(name: str) -> bool:
 def is_never_copied_dir(name: str) -> bool:
     """True for folders the shadow workspace neither copies nor links (see ``NEVER_COPIED_DIRS``)."""
     return name in NEVER_COPIED_DIRS or name.endswith(".egg-info")
+
+
+class ShownPaths:
+    """``allowed(relpath)`` for thousands of paths: each folder's verdict is remembered, so a folder's name
+    is judged once however many files it holds (the index asks this for every file it lists)."""
+
+    def __init__(self) -> None:
+        self._folder_ok: dict[str, bool] = {}
+
+    def allowed(self, relpath: str) -> bool:
+        """True when ``relpath`` may be shown: a plain name, in no hidden folder, and not secret by name."""
+        folder, _, name = relpath.rpartition("/")
+        if name in ("", ".", ".."):
+            return False
+        if folder:
+            folder_ok = self._folder_ok.get(folder)
+            if folder_ok is None:
+                folder_ok = self._folder_allowed(folder)
+            if not folder_ok:
+                return False
+        return not is_secret_path(relpath)
+
+    def _folder_allowed(self, folder: str) -> bool:
+        """True when no part of ``folder`` (non-empty) is empty, ``.``, ``..`` or a skipped folder.
+
+        Decided from the nearest folder above already decided, so each folder's own name is checked
+        once (a workspace has thousands of files in a few hundred folders); a loop, not recursion,
+        as paths may be deep.
+        """
+        known = self._folder_ok
+        pending: list[str] = []
+        current = folder
+        ok = True
+        while True:
+            pending.append(current)
+            parent, slash, _ = current.rpartition("/")
+            if not slash:
+                break
+            if parent:
+                above = known.get(parent)
+                if above is not None:
+                    ok = above
+                    break
+            current = parent  # "" after a leading slash: its empty name fails below
+        for path in reversed(pending):
+            part = path.rpartition("/")[2]
+            ok = ok and part not in ("", ".", "..") and not is_skipped_dir(part)
+            if path:
+                known[path] = ok
+        return ok

@@ -19,10 +19,21 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kimi_lsp.errors import ToolError
-from kimi_lsp.workspace.policy import is_secret_path
+from kimi_lsp.workspace.policy import is_secret_path, links_to_secret
 from kimi_lsp.workspace.redact import KEY_MARK, KeyBlockTracker
 
-__all__ = ["EDIT_MAX_BYTES", "LineWindow", "open_confined", "read_lines", "read_text", "sniff_binary"]
+__all__ = [
+    "EDIT_MAX_BYTES",
+    "LineWindow",
+    "binary_by_name",
+    "decode_text",
+    "open_confined",
+    "read_lines",
+    "read_listed",
+    "read_regular",
+    "read_text",
+    "sniff_binary",
+]
 
 EDIT_MAX_BYTES = 8 * 1024 * 1024  # larger files are not text the model should rewrite whole
 SNIFF_BYTES = 8192
@@ -175,3 +186,70 @@ def read_lines(handle: BinaryIO, first: int, count: int, *, keep: int) -> LineWi
         end_line()
     total = number - 1 if ended_with_newline else number
     return LineWindow(kept, total, lossy)
+
+
+# Suffixes whose files are text or binary by what they are; other files are sniffed for a NUL byte.
+# Used only to leave binaries out of listings without reading thousands of files: what goes into the
+# prompt as text is always checked on its bytes.
+_TEXT_SUFFIXES = frozenset(
+    "py pyi pyx pxd py-tpl txt md rst html htm js mjs cjs jsx ts tsx css scss less json toml yaml yml "
+    "cfg ini xml svg po pot csv tsv sql sh bash zsh go rs java kt kts scala cs swift c h cc cpp hpp rb "
+    "php lua pl r jl vue kml".split()
+)
+_BINARY_SUFFIXES = frozenset(
+    "mo png jpg jpeg gif bmp ico webp tif tiff psd woff woff2 ttf otf eot pdf zip gz tgz bz2 xz zst 7z "
+    "rar jar war whl egg pyc pyo so dylib dll exe o a lib class wasm db sqlite sqlite3 mp3 mp4 wav ogg "
+    "flac avi mov mkv webm bin dat pkl pickle npy npz".split()
+)
+
+
+def binary_by_name(relpath: str) -> bool | None:
+    """True or False when the file's suffix says clearly (``.png``; ``.py``), None when only its bytes can."""
+    name = relpath.rpartition("/")[2]
+    dot = name.rfind(".")
+    if dot <= 0:
+        return None
+    suffix = name[dot + 1 :].lower()
+    if suffix in _TEXT_SUFFIXES:
+        return False
+    return True if suffix in _BINARY_SUFFIXES else None
+
+
+def read_regular(path: str, limit: int, extra_flags: int = 0) -> bytes | None:
+    """Up to ``limit`` bytes of ``path``; None when it is not a regular file. Opened without blocking, so
+    a FIFO swapped in after a listing cannot hang the reader; judged on the descriptor, not the name."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | extra_flags)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return handle.read(limit)
+
+
+def read_listed(root: str, relpath: str, limit: int) -> bytes | None:
+    """Up to ``limit`` bytes of a listed file; None when it cannot be read, is no longer a regular file, or
+    is a link that leads outside ``root`` or to a secret file."""
+    full = os.path.join(root, relpath)
+    try:
+        return read_regular(full, limit, getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            return None
+    # The name is a link (or a loop): judged on where it leads before it is read.
+    if links_to_secret(root, relpath):
+        return None
+    try:
+        return read_regular(full, limit)
+    except OSError:
+        return None
+
+
+def decode_text(data: bytes) -> tuple[str | None, bool, bool]:
+    """(text, binary, lossy) for a file's bytes: None and binary when a NUL is in the first 8 KB; undecodable
+    bytes replaced (lossy) otherwise; a leading byte-order mark dropped."""
+    if b"\x00" in data[:SNIFF_BYTES]:
+        return None, True, False
+    try:
+        text, lossy = data.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, lossy = data.decode("utf-8", errors="replace"), True
+    return text.removeprefix("\ufeff"), False, lossy

@@ -256,7 +256,6 @@ async def test_run_tests_counts_failures_and_hides_the_api_key(ws: Path, monkeyp
     assert "tests/test_it.py::test_fails (tests/test_it.py:12)" in result.text
     assert "ENV-DUMP" in result.text and "sk-parent-secret" not in result.text
     assert "KIMI_API_KEY" not in result.text.split("ENV-DUMP", 1)[1].split("\n", 1)[0]
-    assert box.last_test_report is not None and box.last_test_report.failed == 1
     assert "".join(seen).count("ENV-DUMP") == 1
     option = await box.run(call("RunTests", {"selection": ["--co"]}))
     assert not option.ok and "option" in option.text
