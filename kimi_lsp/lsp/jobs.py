@@ -84,7 +84,13 @@ class StoredProposal:
     label: str
     verified: bool
     edit: types.WorkspaceEdit | None = None
+    built_for: dict[str, int | None] = field(default_factory=dict)  # the open documents' versions ``edit`` is for
     applying: bool = False  # an apply is in flight: a second one (double click, prompt + action) must wait
+
+    def fresh(self, documents: dict[str, Any]) -> bool:
+        """Whether ``edit`` still fits the documents: after the user typed, an action must run ``kimi.apply``
+        (which rebases) instead: an editor skips, refuses or misplaces an edit made for older text."""
+        return all(_version(documents, uri) == version for uri, version in self.built_for.items())
 
 
 @dataclass
@@ -296,8 +302,11 @@ class JobManager:
 
     def proposal_actions(self) -> list[Proposal]:
         """Proposals as code-action material, from memory only (the edit was built when it was offered)."""
+        documents = self.server.open_documents()
         return [
-            Proposal(p.job.id, p.job.title, paths_of(p.job.root, p.result.files), p.edit)
+            Proposal(
+                p.job.id, p.job.title, paths_of(p.job.root, p.result.files), p.edit if p.fresh(documents) else None
+            )
             for p in self.proposals.values()
         ]
 
@@ -314,11 +323,15 @@ class JobManager:
         )
 
     async def _offer(self, stored: StoredProposal, note: str) -> None:
-        rebased = self._rebase(stored)
-        stored.edit = rebased.edit
+        self._keep_edit(stored, self._rebase(stored))
         message = f"Kimi: {stored.job.title}: {note}. {stored.result.summary}".strip()
         choices = ["Apply", "Show diff", "Discard"]
         asyncio.get_running_loop().create_task(self._ask(stored.job.id, message, choices))
+
+    def _keep_edit(self, stored: StoredProposal, rebased: Rebased) -> None:
+        documents = self.server.open_documents()
+        stored.edit = rebased.edit
+        stored.built_for = {uri: _version(documents, uri) for uri in rebased.expected}
 
     async def _ask(self, job_id: str, message: str, choices: list[str]) -> None:
         try:
@@ -398,7 +411,7 @@ class JobManager:
             # In place, or the user already typed over those very lines: nothing to offer again.
             return
         stored = check.stored
-        stored.edit = rebased.edit
+        self._keep_edit(stored, rebased)
         self.proposals[job_id] = stored
         files = ", ".join(sorted(c.path for c in stored.result.files))
         self.server.show(
