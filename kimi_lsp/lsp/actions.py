@@ -90,8 +90,9 @@ def code_actions(
     proposals: Iterable[Proposal],
     features: ClientFeatures,
     path: Path | None = None,
+    running: Sequence[tuple[str, str]] = (),
 ) -> list[types.CodeAction]:
-    """The Kimi actions for this request, most specific first."""
+    """The Kimi actions for this request, most specific first; ``running`` holds (job id, title) per job."""
     only = params.context.only
     uri = params.text_document.uri
     tags = [types.CodeActionTag.LlmGenerated] if features.tags else None
@@ -111,6 +112,32 @@ def code_actions(
                     tags=tags,
                 )
             )
+            for verb, command in (("Show diff of", SHOW_DIFF), ("Discard", DISCARD)):
+                actions.append(
+                    types.CodeAction(
+                        title=f"Kimi: {verb} {proposal.title}",
+                        kind=types.CodeActionKind.QuickFix,
+                        command=types.Command(
+                            title=f"Kimi: {verb}", command=command, arguments=[{"jobId": proposal.job_id}]
+                        ),
+                    )
+                )
+
+    # Every client lists code actions; not every client has a command palette: cancel and status live here too.
+    if running and not only:
+        for job_id, title in running:
+            actions.append(
+                types.CodeAction(
+                    title=f"Kimi: Cancel {title}",
+                    command=types.Command(title="Kimi: Cancel", command=CANCEL, arguments=[{"jobId": job_id}]),
+                )
+            )
+        actions.append(
+            types.CodeAction(
+                title="Kimi: Status (what runs)",
+                command=types.Command(title="Kimi: Status", command=STATUS, arguments=[{"show": True}]),
+            )
+        )
 
     if _wants(only, types.CodeActionKind.QuickFix):
         for diagnostic in params.context.diagnostics:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,13 +23,17 @@ from kimi_lsp.agent.loop import ChatModel, StepEvent
 from kimi_lsp.agent.transcript import state_dir
 from kimi_lsp.errors import KimiError
 from kimi_lsp.lsp.actions import Proposal
-from kimi_lsp.lsp.results import EditCapabilities, Rebased, paths_of, rebase_changes
+from kimi_lsp.lsp.results import EditCapabilities, Rebased, mismatched, paths_of, rebase_changes
 from kimi_lsp.settings import Settings
 
 if TYPE_CHECKING:
     from kimi_lsp.lsp.server import KimiServer
 
-APPLY_CONFIRM_SECONDS = 3.0
+logger = logging.getLogger(__name__)
+
+# While the model thinks, the progress line is refreshed this often with the time spent (the loop reports tokens
+# only when a turn ends, so a first turn would otherwise read "0 tokens" for its whole length).
+THINKING_TICK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class ServerJob:
     state: str = "running"  # running | done | cancelled | failed
     last: str = "starting"
     result: JobResult | None = None
+    thinking: tuple[StepEvent, float] | None = None  # while the model thinks: the turn's event and its start
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -77,7 +84,26 @@ class StoredProposal:
     label: str
     verified: bool
     edit: types.WorkspaceEdit | None = None
+    built_for: dict[str, int | None] = field(default_factory=dict)  # the open documents' versions ``edit`` is for
     applying: bool = False  # an apply is in flight: a second one (double click, prompt + action) must wait
+
+    def fresh(self, documents: dict[str, Any]) -> bool:
+        """Whether ``edit`` still fits the documents: after the user typed, an action must run ``kimi.apply``
+        (which rebases) instead: an editor skips, refuses or misplaces an edit made for older text."""
+        return all(_version(documents, uri) == version for uri, version in self.built_for.items())
+
+
+@dataclass
+class Unconfirmed:
+    """A change the editor said it applied whose text the server has not seen yet.
+
+    Editors send the resulting ``didChange`` when they get to it (eglot: after the user's next key), so the
+    answer ``applied: true`` is trusted until a later change of one of these documents shows the text
+    without the change (Neovim answers ``applied: true`` and skips an edit for a version it has moved past).
+    """
+
+    stored: StoredProposal
+    versions: dict[str, int | None]  # each document's version when the editor answered
 
 
 @dataclass
@@ -86,6 +112,7 @@ class JobManager:
     model_factory: Callable[[Settings], ChatModel]
     jobs: dict[str, ServerJob] = field(default_factory=dict)
     proposals: dict[str, StoredProposal] = field(default_factory=dict)
+    unconfirmed: dict[str, Unconfirmed] = field(default_factory=dict)
 
     # --- starting and stopping ----------------------------------------------------------------------
 
@@ -114,6 +141,12 @@ class JobManager:
             await asyncio.wait(tasks, timeout=timeout)
         return [j.id for j in targets]
 
+    def describe(self) -> list[str]:
+        """What runs and what waits for review, one line each, for a person."""
+        lines = [f"{job.title} (job {job.id}): {job.last}" for job in self.running()]
+        lines += [f"{p.job.title} (job {p.job.id}): waiting for review" for p in self.proposals.values()]
+        return lines or ["no job is running"]
+
     def by_token(self, token: Any) -> ServerJob | None:
         return next((j for j in self.jobs.values() if j.token == token), None)
 
@@ -129,27 +162,40 @@ class JobManager:
         progress = False
         self.server.log(f"[{job.id}] started: {job.title} in {job.root}")
 
-        def on_event(event: StepEvent) -> None:
-            job.last = event.describe()
+        def report(message: str, percentage: int | None = None) -> None:
+            job.last = message
             if progress:
-                percentage = min(99, int(100 * event.step / max(1, event.max_steps)))
                 self.server.work_done_progress.report(
-                    job.token,
-                    types.WorkDoneProgressReport(message=job.last, percentage=percentage, cancellable=True),
+                    job.token, types.WorkDoneProgressReport(message=message, percentage=percentage, cancellable=True)
                 )
+
+        def on_event(event: StepEvent) -> None:
+            percentage = min(99, int(100 * event.step / max(1, event.max_steps)))
+            if event.phase == "thinking":
+                job.thinking = (event, time.monotonic())
+                report(_thinking(event, 0.0), percentage)
+                return
+            job.thinking = None
+            report(event.describe(), percentage)
             if event.phase == "tool":
                 self.server.log(f"[{job.id}] {job.last}")
+                if not progress:
+                    self._tell(job, types.MessageType.Log, job.last)
 
         def on_log(text: str) -> None:
-            job.last = text
             self.server.log(f"[{job.id}] {text}")
-            if progress:
-                self.server.work_done_progress.report(job.token, types.WorkDoneProgressReport(message=text))
+            report(text)
 
         end_message = "Done"
+        end_kind = types.MessageType.Info
+        told = False  # the outcome was already shown to the user (an error, a warning, a question)
+        ticker = asyncio.get_running_loop().create_task(self._tick(job, report))
         try:
             # Inside the try: a cancel while the client has not yet answered for the token ends the job too.
             progress = await self._begin_progress(job)
+            if not progress:
+                # No $/progress in this client (eglot): start, steps and end go to window/showMessage.
+                self._tell(job, types.MessageType.Info, f"started (job {job.id}); cancel with the code action")
             model = self.model_factory(job.settings)
             try:
                 folder = self.server.config.for_path(job.root)
@@ -164,29 +210,48 @@ class JobManager:
                     index_guard=folder.gate.reading if folder is not None else None,
                 )
             finally:
+                job.thinking = None
                 closer = getattr(model, "aclose", None)
                 if closer is not None:
                     await asyncio.shield(closer())
             # The region stays taken until the result is delivered: a new job must not race the edit.
-            end_message = await self._deliver(job, job.result)
+            end_message, told = await self._deliver(job, job.result)
             job.state = "done"
         except asyncio.CancelledError:
             job.state = "cancelled"
             end_message = "Cancelled"
+            end_kind = types.MessageType.Warning
             self.server.log(f"[{job.id}] cancelled; nothing applied")
         except KimiError as exc:
             job.state = "failed"
             end_message = f"Failed: {exc}"
+            told = True
             self.server.show(types.MessageType.Error, f"Kimi: {job.title} failed: {exc}")
         except Exception as exc:  # a bug must end in a message, not a silent dead job
             job.state = "failed"
             end_message = f"Failed: {exc!r}"
+            told = True
+            logger.exception("job %s failed", job.id)
             self.server.show(types.MessageType.Error, f"Kimi: {job.title} failed unexpectedly: {exc!r}")
         finally:
+            ticker.cancel()
             job.last = end_message
             if progress:
                 self.server.work_done_progress.end(job.token, types.WorkDoneProgressEnd(message=end_message))
+            elif not told:
+                self._tell(job, end_kind, end_message)
             self.server.log(f"[{job.id}] {end_message}")
+
+    def _tell(self, job: ServerJob, kind: types.MessageType, text: str) -> None:
+        self.server.show(kind, f"Kimi: {job.title}: {text}")
+
+    async def _tick(self, job: ServerJob, report: Callable[[str], None]) -> None:
+        """While the model thinks, refresh the progress line with the time spent on this turn."""
+        while True:
+            await asyncio.sleep(THINKING_TICK_SECONDS)
+            if job.thinking is not None:
+                event, since = job.thinking
+                report(_thinking(event, time.monotonic() - since))
 
     async def _begin_progress(self, job: ServerJob) -> bool:
         caps = self.server.client_capabilities.window
@@ -205,17 +270,17 @@ class JobManager:
 
     # --- results ------------------------------------------------------------------------------------
 
-    async def _deliver(self, job: ServerJob, result: JobResult) -> str:
+    async def _deliver(self, job: ServerJob, result: JobResult) -> tuple[str, bool]:
+        """Hand the result over; the job's end message, and whether the user was already told the outcome."""
         if result.status in ("no_change",):
-            self.server.show(types.MessageType.Info, f"Kimi: {job.title}: no change. {result.summary}".strip())
-            return f"No change. {result.summary}".strip()
+            return f"No change. {result.summary}".strip(), False
         if result.status == "not_fixed":
             self.server.show(
                 types.MessageType.Warning,
                 f"Kimi: {job.title}: the tests still fail after {result.steps} steps; nothing applied. "
                 f"Transcript: {result.transcript}",
             )
-            return "Not fixed: the tests still fail"
+            return "Not fixed: the tests still fail", True
         verified = result.status == "fixed"
         label = f"Kimi: {job.title}"
         stored = StoredProposal(job, result, label, verified)
@@ -224,11 +289,11 @@ class JobManager:
         if job.settings.apply_mode == "apply" and verified:
             applied, why = await self.apply(job.id)
             if applied:
-                return f"Applied ({len(result.files)} file(s)). {summary}"
+                return f"Applied ({len(result.files)} file(s)). {summary}", False
             await self._offer(stored, f"not applied: {why}")
-            return f"Not applied: {why}"
+            return f"Not applied: {why}", True
         await self._offer(stored, "verified by the tests" if verified else "NOT verified: no test command")
-        return f"Ready for review. {summary}"
+        return f"Ready for review. {summary}", True
 
     def _caps(self) -> EditCapabilities:
         negotiated = self.server.workspace.position_encoding
@@ -237,8 +302,11 @@ class JobManager:
 
     def proposal_actions(self) -> list[Proposal]:
         """Proposals as code-action material, from memory only (the edit was built when it was offered)."""
+        documents = self.server.open_documents()
         return [
-            Proposal(p.job.id, p.job.title, paths_of(p.job.root, p.result.files), p.edit)
+            Proposal(
+                p.job.id, p.job.title, paths_of(p.job.root, p.result.files), p.edit if p.fresh(documents) else None
+            )
             for p in self.proposals.values()
         ]
 
@@ -255,11 +323,15 @@ class JobManager:
         )
 
     async def _offer(self, stored: StoredProposal, note: str) -> None:
-        rebased = self._rebase(stored)
-        stored.edit = rebased.edit
+        self._keep_edit(stored, self._rebase(stored))
         message = f"Kimi: {stored.job.title}: {note}. {stored.result.summary}".strip()
         choices = ["Apply", "Show diff", "Discard"]
         asyncio.get_running_loop().create_task(self._ask(stored.job.id, message, choices))
+
+    def _keep_edit(self, stored: StoredProposal, rebased: Rebased) -> None:
+        documents = self.server.open_documents()
+        stored.edit = rebased.edit
+        stored.built_for = {uri: _version(documents, uri) for uri in rebased.expected}
 
     async def _ask(self, job_id: str, message: str, choices: list[str]) -> None:
         try:
@@ -307,17 +379,46 @@ class JobManager:
             return True, "already in place"
         if rebased.rebased:
             self.server.log(f"[{job_id}] rebased onto your edits in {', '.join(rebased.rebased)}")
+        built_for = self.server.open_documents()
         response = await self.server.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(edit=rebased.edit, label=stored.label)
         )
         if not response.applied:
             return False, response.failure_reason or "the editor declined the edit"
-        # Some clients answer applied=true and still skip a stale edit: trust the text, not the flag.
-        missing = await self.server.wait_for_texts(rebased.expected, APPLY_CONFIRM_SECONDS)
-        if missing:
-            return False, "the editor reported success but the text did not change in " + ", ".join(missing)
         self.proposals.pop(job_id, None)
+        documents = self.server.open_documents()
+        if mismatched(rebased.expected, documents):
+            # Not in the text yet: trusted until a later change of these documents says otherwise.
+            check = Unconfirmed(stored, {uri: _version(documents, uri) for uri in rebased.expected})
+            self.unconfirmed[job_id] = check
+            moved = [uri for uri in rebased.expected if _version(built_for, uri) != check.versions[uri]]
+            if moved:  # the editor had already moved past the version the edit was built for
+                self._confirm(job_id, check)
         return True, "applied"
+
+    def text_changed(self, uri: str) -> None:
+        """A document changed: settle the applied changes that were waiting to be seen in its text."""
+        documents = self.server.open_documents()
+        for job_id, check in list(self.unconfirmed.items()):
+            if uri in check.versions and _version(documents, uri) != check.versions[uri]:
+                self._confirm(job_id, check)
+
+    def _confirm(self, job_id: str, check: Unconfirmed) -> None:
+        """Decide from the text now: the change is there, or it is not (offer it again, say so once)."""
+        self.unconfirmed.pop(job_id, None)
+        rebased = self._rebase(check.stored)
+        if rebased.conflicts or rebased.edit is None:
+            # In place, or the user already typed over those very lines: nothing to offer again.
+            return
+        stored = check.stored
+        self._keep_edit(stored, rebased)
+        self.proposals[job_id] = stored
+        files = ", ".join(sorted(c.path for c in stored.result.files))
+        self.server.show(
+            types.MessageType.Warning,
+            f"Kimi: {stored.job.title}: the editor skipped the change to {files}; "
+            f'it waits as the code action "Kimi: Apply {stored.job.title}"',
+        )
 
     def discard(self, job_id: str) -> bool:
         return self.proposals.pop(job_id, None) is not None
@@ -346,11 +447,23 @@ class JobManager:
         return diff
 
 
+def _thinking(event: StepEvent, elapsed: float) -> str:
+    """ "step 2/100 · thinking 12s · 3.1K tokens": the turn's time so far, and the tokens once any were counted."""
+    head, _, tokens = event.describe().rpartition(" · ")
+    text = head.replace(" · thinking", f" · thinking {int(elapsed)}s")
+    return f"{text} · {tokens}" if event.tokens else text
+
+
 def _settle(job: ServerJob) -> None:
     """A task cancelled before its first step never ran ``_run``'s handlers: it must not stay running."""
     if job.state == "running":
         job.state = "cancelled"
         job.last = "Cancelled"
+
+
+def _version(documents: dict[str, Any], uri: str) -> int | None:
+    document = documents.get(uri)
+    return document.version if document is not None else None
 
 
 def _read_disk(path: Path) -> str | None:

@@ -7,11 +7,13 @@ settings and proposals already in memory.
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -29,7 +31,7 @@ from kimi_lsp.errors import KimiError
 from kimi_lsp.lsp import actions
 from kimi_lsp.lsp.config import ConfigStore, FolderConfig
 from kimi_lsp.lsp.jobs import JobManager, Region, ServerJob
-from kimi_lsp.lsp.results import OpenDocument, mismatched
+from kimi_lsp.lsp.results import OpenDocument
 from kimi_lsp.lsp.testwatch import TestWatcher
 from kimi_lsp.lsp.transport import BoundedStdin
 from kimi_lsp.lsp.uris import uri_to_path
@@ -40,6 +42,29 @@ def _default_model(settings: Settings) -> ChatModel:
     from kimi_lsp.model.client import ModelClient
 
     return ModelClient(settings)
+
+
+logger = logging.getLogger(__name__)
+
+
+class RequestFailed(JsonRpcException):
+    """A request refused with a message for the user (LSP's ``RequestFailed``): the message alone, one line."""
+
+    CODE = -32803
+
+
+def _answers_errors(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """A command whose ``KimiError`` becomes the request's error answer: its message, no exception class."""
+
+    @functools.wraps(handler)
+    async def run(ls: KimiServer, *args: Any) -> Any:
+        try:
+            result = handler(ls, *args)
+            return await result if inspect.isawaitable(result) else result
+        except KimiError as exc:
+            raise RequestFailed(str(exc)) from exc
+
+    return run
 
 
 class KimiProtocol(LanguageServerProtocol):
@@ -56,6 +81,12 @@ class KimiProtocol(LanguageServerProtocol):
                 self._send_response(data["id"], error=error)
             raise
 
+    def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
+        if error is not None and error.data is not None:
+            # pygls attaches the traceback, which already went to the server's log: the editor gets the message.
+            error = type(error)(code=error.code, message=error.message)
+        super()._send_response(msg_id, result, error)
+
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         server = self._server
         if isinstance(server, KimiServer):
@@ -71,7 +102,6 @@ class KimiServer(LanguageServer):
         self.config = ConfigStore()
         self.jobs = JobManager(self, model_factory)
         self.tests = TestWatcher(self)
-        self._text_changed = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self.features = actions.ClientFeatures(tags=False, resolve=False)
 
@@ -88,25 +118,6 @@ class KimiServer(LanguageServer):
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    def notify_text_changed(self) -> None:
-        self._text_changed.set()
-        self._text_changed = asyncio.Event()
-
-    async def wait_for_texts(self, expected: Mapping[str, str], timeout: float) -> list[str]:
-        """Wait until every open document in ``expected`` holds its text; the URIs that never did."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            missing = mismatched(expected, self.open_documents())
-            remaining = deadline - loop.time()
-            if not missing or remaining <= 0:
-                return missing
-            waiter = self._text_changed
-            try:
-                await asyncio.wait_for(waiter.wait(), remaining)
-            except TimeoutError:
-                continue
 
     def open_documents(self) -> dict[str, OpenDocument]:
         return {uri: OpenDocument(doc.source, doc.version) for uri, doc in self.workspace.text_documents.items()}
@@ -291,12 +302,11 @@ def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: KimiServer, params: types.DidOpenTextDocumentParams) -> None:
-        ls.notify_text_changed()
         ls.index_event(params.text_document.uri, "overlay", params.text_document.text)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: KimiServer, params: types.DidChangeTextDocumentParams) -> None:
-        ls.notify_text_changed()
+        ls.jobs.text_changed(params.text_document.uri)
         document = ls.workspace.text_documents.get(params.text_document.uri)
         if document is not None:
             ls.index_event(params.text_document.uri, "overlay", document.source)
@@ -309,7 +319,6 @@ def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: KimiServer, params: types.DidSaveTextDocumentParams) -> None:
-        ls.notify_text_changed()
         ls.index_event(params.text_document.uri, "saved")
         path = uri_to_path(params.text_document.uri)
         config = ls.config.for_path(path) if path else None
@@ -320,7 +329,6 @@ def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: KimiServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.notify_text_changed()
         ls.index_event(params.text_document.uri, "close")
 
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, code_action_options)
@@ -331,6 +339,7 @@ def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model
             params,
             test_command_known=bool(config and config.test_command),
             proposals=proposals,
+            running=[(job.id, job.title) for job in ls.jobs.running()],
             features=ls.features,
             path=uri_to_path(params.text_document.uri) if proposals else None,
         )
@@ -347,18 +356,22 @@ def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model
         await ls.tests.stop()
 
     @server.command(actions.FIX)
+    @_answers_errors
     async def fix(ls: KimiServer, *args: Any) -> dict[str, Any]:
         return await start_job(ls, "fix", _arg(args, actions.FIX))
 
     @server.command(actions.FIX_TESTS)
+    @_answers_errors
     async def fix_tests(ls: KimiServer, *args: Any) -> dict[str, Any]:
         return await start_job(ls, "fix_tests", _arg(args, actions.FIX_TESTS))
 
     @server.command(actions.REFACTOR)
+    @_answers_errors
     async def refactor(ls: KimiServer, *args: Any) -> dict[str, Any]:
         return await start_job(ls, "refactor", _arg(args, actions.REFACTOR))
 
     @server.command(actions.CANCEL)
+    @_answers_errors
     async def cancel(ls: KimiServer, *args: Any) -> dict[str, Any]:
         arg = _arg(args, actions.CANCEL)
         job_id = arg.get("jobId")
@@ -370,6 +383,7 @@ def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model
         return {"cancelled": cancelled}
 
     @server.command(actions.APPLY)
+    @_answers_errors
     async def apply(ls: KimiServer, *args: Any) -> dict[str, Any]:
         job_id = _job_id(_arg(args, actions.APPLY), actions.APPLY)
         applied, why = await ls.jobs.apply(job_id)
@@ -378,6 +392,7 @@ def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model
         return {"applied": applied, "reason": why}
 
     @server.command(actions.SHOW_DIFF)
+    @_answers_errors
     async def show_diff(ls: KimiServer, *args: Any) -> dict[str, Any]:
         job_id = _job_id(_arg(args, actions.SHOW_DIFF), actions.SHOW_DIFF)
         diff = await ls.jobs.show_diff(job_id)
@@ -386,12 +401,17 @@ def build_server(model_factory: Callable[[Settings], ChatModel] = _default_model
         return {"jobId": job_id, "diff": diff}
 
     @server.command(actions.DISCARD)
+    @_answers_errors
     def discard(ls: KimiServer, *args: Any) -> dict[str, Any]:
         job_id = _job_id(_arg(args, actions.DISCARD), actions.DISCARD)
         return {"discarded": ls.jobs.discard(job_id)}
 
     @server.command(actions.STATUS)
+    @_answers_errors
     def status(ls: KimiServer, *args: Any) -> dict[str, Any]:
+        if _arg(args, actions.STATUS).get("show"):
+            # Asked from a code action, whose command's answer no editor shows: say it.
+            ls.show(types.MessageType.Info, "Kimi: " + "\n".join(ls.jobs.describe()))
         return {
             "jobs": [job.to_json() for job in ls.jobs.jobs.values()],
             "proposals": sorted(ls.jobs.proposals),

@@ -55,6 +55,11 @@ function M.lsp_config(opts)
     end,
     init_options = opts.settings,
     settings = { kimi = opts.settings },
+    handlers = { ["window/showMessageRequest"] = commands.on_message_request },
+    commands = { ["kimi.refactor"] = commands.on_refactor_command },
+    on_init = function(client)
+      commands.send_every_diagnostic(client)
+    end,
   }
 end
 

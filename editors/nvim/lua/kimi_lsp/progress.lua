@@ -1,7 +1,7 @@
 --- Progress of kimi-lsp jobs, read from the `LspProgress` autocmd: the latest message per token, a
 --- statusline string, and a notification when a job ends. (No "started" notification: the command that
---- started the job already said so. No notification for a failed end either: the server shows failures
---- itself with `window/showMessage`.)
+--- started the job already said so. None for an end the server tells itself either: failures and "not
+--- fixed" come as `window/showMessage`, a change to review as a message request.)
 local M = {}
 
 --- @class kimi_lsp.Job
@@ -27,6 +27,12 @@ local function end_level(message)
     return vim.log.levels.WARN
   end
   return vim.log.levels.INFO
+end
+
+--- Ends the server tells the user about itself (window/showMessage, or a review request): one message each.
+local function told_by_server(message)
+  return message:match("^Failed") or message:match("^Not fixed") or message:match("^Not applied")
+    or message:match("^Ready for review")
 end
 
 local function remember_end(token, message)
@@ -67,7 +73,7 @@ function M.on_progress(params, client_id)
     M.running[token] = nil
     local message = value.message or "done"
     remember_end(token, message)
-    if not message:match("^Failed") then
+    if not told_by_server(message) then
       vim.notify(((job and job.title) or "Kimi") .. ": " .. message, end_level(message))
     end
   end
