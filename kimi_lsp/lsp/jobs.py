@@ -67,6 +67,7 @@ class ServerJob:
         if self.result is not None:
             out["status"] = self.result.status
             out["summary"] = self.result.summary
+            out["testsChanged"] = self.result.tests_changed
         return out
 
 
@@ -213,18 +214,18 @@ class JobManager:
             self.server.show(
                 types.MessageType.Warning,
                 f"Kimi: {job.title}: the tests still fail after {result.steps} steps; nothing applied. "
-                f"Transcript: {result.transcript}",
+                f"{_note(result)}Transcript: {result.transcript}",
             )
-            return "Not fixed: the tests still fail"
+            return f"Not fixed: the tests still fail. {_note(result)}".strip()
         verified = result.status == "fixed"
-        label = f"Kimi: {job.title}"
+        label = f"Kimi: {_titled(job.title, result)}"
         stored = StoredProposal(job, result, label, verified)
         self.proposals[job.id] = stored
         summary = result.summary or "change ready"
         if job.settings.apply_mode == "apply" and verified:
             applied, why = await self.apply(job.id)
             if applied:
-                return f"Applied ({len(result.files)} file(s)). {summary}"
+                return f"Applied ({len(result.files)} file(s)). {_note(result)}{summary}"
             await self._offer(stored, f"not applied: {why}")
             return f"Not applied: {why}"
         await self._offer(stored, "verified by the tests" if verified else "NOT verified: no test command")
@@ -238,7 +239,7 @@ class JobManager:
     def proposal_actions(self) -> list[Proposal]:
         """Proposals as code-action material, from memory only (the edit was built when it was offered)."""
         return [
-            Proposal(p.job.id, p.job.title, paths_of(p.job.root, p.result.files), p.edit)
+            Proposal(p.job.id, _titled(p.job.title, p.result), paths_of(p.job.root, p.result.files), p.edit)
             for p in self.proposals.values()
         ]
 
@@ -257,7 +258,7 @@ class JobManager:
     async def _offer(self, stored: StoredProposal, note: str) -> None:
         rebased = self._rebase(stored)
         stored.edit = rebased.edit
-        message = f"Kimi: {stored.job.title}: {note}. {stored.result.summary}".strip()
+        message = f"Kimi: {stored.job.title}: {note}. {_note(stored.result)}{stored.result.summary}".strip()
         choices = ["Apply", "Show diff", "Discard"]
         asyncio.get_running_loop().create_task(self._ask(stored.job.id, message, choices))
 
@@ -344,6 +345,16 @@ class JobManager:
                     types.ShowDocumentParams(uri=path.as_uri(), take_focus=True)
                 )
         return diff
+
+
+def _titled(title: str, result: JobResult) -> str:
+    """A proposal's title, naming the test files it changes (the preview must not hide them)."""
+    return f"{title} ({result.tests_label})" if result.tests_label else title
+
+
+def _note(result: JobResult) -> str:
+    """kimi-lsp's own sentence on the test files a change touched, ready to go before the model's summary."""
+    return f"{result.tests_note} " if result.tests_note else ""
 
 
 def _settle(job: ServerJob) -> None:
