@@ -90,16 +90,16 @@ def unverified_note(offered: Sequence[str]) -> str | None:
 @contextlib.contextmanager
 def _users_versions(shadow: Shadow, originals: Mapping[str, bytes | None]) -> Iterator[None]:
     """Give each path the user's bytes (None: remove it) for the duration, then put the model's back."""
-    models: dict[str, tuple[bytes | None, int]] = {}
+    models: dict[str, _Saved] = {}
     try:
         for relpath, data in originals.items():
             target = _place(shadow.root, relpath)
             models[relpath] = _read(target)
-            _put(target, data, _mode(shadow.source / relpath))
+            _put(target, _Saved(data, _mode(shadow.source / relpath)))
         yield
     finally:
-        for relpath, (data, mode) in models.items():
-            _put(_place(shadow.root, relpath), data, mode)
+        for relpath, saved in models.items():
+            _put(_place(shadow.root, relpath), saved)
 
 
 def _place(root: Path, relpath: str) -> Path:
@@ -108,11 +108,20 @@ def _place(root: Path, relpath: str) -> Path:
     return resolve_in_root(root, folder or ".", allow_secret=True) / name
 
 
-def _read(path: Path) -> tuple[bytes | None, int]:
+@dataclass(frozen=True)
+class _Saved:
+    data: bytes | None  # None: no file
+    mode: int
+    link: str | None = None  # the file was a symlink to this
+
+
+def _read(path: Path) -> _Saved:
+    if path.is_symlink():
+        return _Saved(None, 0o644, os.readlink(path))
     try:
-        return path.read_bytes(), stat.S_IMODE(path.lstat().st_mode)
+        return _Saved(path.read_bytes(), stat.S_IMODE(path.stat().st_mode))
     except FileNotFoundError:
-        return None, 0o644
+        return _Saved(None, 0o644)
 
 
 def _mode(path: Path) -> int:
@@ -122,12 +131,14 @@ def _mode(path: Path) -> int:
         return 0o644
 
 
-def _put(path: Path, data: bytes | None, mode: int) -> None:
+def _put(path: Path, saved: _Saved) -> None:
     # Unlink first: a link the model left in the file's place is removed, never written through.
     if path.is_symlink() or path.is_file():
         path.unlink()
-    if data is None:
+    if saved.link is not None:
+        os.symlink(saved.link, path)
+    if saved.data is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    os.chmod(path, mode)
+    path.write_bytes(saved.data)
+    os.chmod(path, saved.mode)
