@@ -216,7 +216,11 @@ class JobManager:
                 f"Kimi: {job.title}: the tests still fail after {result.steps} steps; nothing applied. "
                 f"{_note(result)}Transcript: {result.transcript}",
             )
-            return f"Not fixed: the tests still fail. {_note(result)}".strip()
+            return (
+                f"Not fixed: the tests still fail. {result.tests_note}"
+                if result.tests_note
+                else "Not fixed: the tests still fail"
+            )
         verified = result.status == "fixed"
         label = f"Kimi: {_titled(job.title, result)}"
         stored = StoredProposal(job, result, label, verified)
