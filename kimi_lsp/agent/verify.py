@@ -29,7 +29,7 @@ from kimi_lsp.agent.testfiles import test_files
 if TYPE_CHECKING:
     from kimi_lsp.agent.job import TestRun
 
-Runner = Callable[[str], Awaitable["TestRun"]]  # called with what the run is for: "user's tests" or "as changed"
+Runner = Callable[[str], Awaitable["TestRun"]]  # told which run it is: "with the user's test files" or "as changed"
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Verification:
 
     after: TestRun
     passed: bool
-    note: str | None  # names the test files the change touched; None when it touched none
+    note: str | None  # names the test files the offered change touches; None when it touches none
     for_model: str  # the failing run as the model hears it when it goes on
 
 
@@ -53,33 +53,37 @@ async def verify(
 ) -> Verification:
     """Run ``command`` on the shadow's change; ``changes`` is everything the shadow changed, ``offered`` the
     test files among what the result offers. ``keep_test_edits``: the user asked for test changes."""
+    # Test files a test run left behind are not offered, but they are set aside too: they could skip tests.
     touched = test_files((change.path for change in changes), command)
-    names = ", ".join(offered or touched)
+
+    def note(text: str) -> str | None:
+        return ("The change " + text).format(names=", ".join(offered)) if offered else None
+
     if keep_test_edits or not touched:
         after = await run("as changed")
-        note = f"The change edits test files ({names}), as asked: verified with them as changed." if names else None
-        return Verification(after, after.ok, note, prompts.still_failing(after.for_model()))
+        said = note("edits test files ({names}), as asked: verified with them as changed.")
+        return Verification(after, after.ok, said, prompts.still_failing(after.for_model()))
 
     with _users_versions(shadow, {path: shadow.original(path) for path in touched}):
         own = await run("with the user's test files")
     if not own.ok:
-        note = (
-            f"The change edits test files ({names}); with the project's own versions of them the tests fail: "
+        said = note(
+            "edits test files ({names}); with the project's own versions of them the tests fail: "
             "the code change alone does not pass."
         )
-        return Verification(own, False, note, prompts.still_failing(own.for_model(), set_aside=touched))
+        return Verification(own, False, said, prompts.still_failing(own.for_model(), set_aside=touched))
     after = await run("as changed")
     if not after.ok:
-        note = (
-            f"The change edits test files ({names}); the project's own tests pass with the code change, "
+        said = note(
+            "edits test files ({names}); the project's own tests pass with the code change, "
             "but the tests as changed fail."
         )
-        return Verification(after, False, note, prompts.still_failing(after.for_model()))
-    note = (
-        f"The change also edits test files ({names}): the project's own versions of them pass with the code "
-        "change alone, and so do the tests as changed."
+        return Verification(after, False, said, prompts.still_failing(after.for_model()))
+    said = note(
+        "also edits test files ({names}): the project's own versions of them pass with the code change alone, "
+        "and so do the tests as changed."
     )
-    return Verification(after, True, note, "")
+    return Verification(after, True, said, "")
 
 
 def unverified_note(offered: Sequence[str]) -> str | None:
