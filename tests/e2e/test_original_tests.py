@@ -108,3 +108,32 @@ async def test_a_rename_across_code_and_tests_is_applied_and_names_the_tests(tmp
         assert "from shapes import rect_area" in editor.buffers[editor.uri("test_shapes.py")].text
     finally:
         await editor.client.shutdown_session()
+
+
+async def test_a_diagnostics_fix_that_ends_the_test_run_early_from_a_new_test_file_is_not_fixed(
+    tmp_path: Path, stand_in: StandIn
+) -> None:
+    project = tmp_path / "proj"
+    make_project(project)
+    stand_in.push(
+        Turn(
+            reasoning="silence it",
+            tool_calls=[ScriptedCall("WriteFile", {"path": "test_zz.py", "content": "import os\n\nos._exit(0)\n"})],
+        ),
+        *[Turn(reasoning="done", content="Fixed the diagnostic.")] * 3,
+    )
+    editor = await editor_for(tmp_path, project, stand_in)
+    try:
+        uri = editor.open("shapes.py")
+        diagnostic = {
+            "range": {"start": {"line": 2, "character": 4}, "end": {"line": 2, "character": 10}},
+            "message": "area adds instead of multiplying",
+            "source": "pyright",
+        }
+        started = await editor.command("kimi.fix", {"uri": uri, "diagnostics": [diagnostic]})
+        end = await editor.wait_end(f"kimi-{started['jobId']}")
+        assert end.message is not None and end.message.startswith("Not fixed"), end.message
+        assert "test_zz.py" in end.message and "the code change alone does not pass" in end.message
+        assert not editor.applied_edits
+    finally:
+        await editor.client.shutdown_session()
