@@ -117,8 +117,8 @@ class JobResult:
 
     @property
     def tests_label(self) -> str:
-        """A short mention for one-line messages: "changes test files: a, b" (empty when it changes none)."""
-        return "changes test files: " + ", ".join(self.tests_changed) if self.tests_changed else ""
+        """A short mention for one-line messages: "changes tests: a, b" (empty when it changes none)."""
+        return "changes tests: " + ", ".join(self.tests_changed) if self.tests_changed else ""
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -61,34 +61,38 @@ async def verify(
 
     if keep_test_edits or not touched:
         after = await run("as changed")
-        said = note("edits test files ({names}), as asked: verified with them as changed.")
+        said = note("edits tests or test configuration ({names}), as asked: verified with them as changed.")
         return Verification(after, after.ok, said, prompts.still_failing(after.for_model()))
 
     with _users_versions(shadow, {path: shadow.original(path) for path in touched}):
         own = await run("with the user's test files")
     if not own.ok:
         said = note(
-            "edits test files ({names}); with the project's own versions of them the tests fail: "
+            "edits tests or test configuration ({names}); with the project's own versions of them the tests fail: "
             "the code change alone does not pass."
         )
         return Verification(own, False, said, prompts.still_failing(own.for_model(), set_aside=touched))
     after = await run("as changed")
     if not after.ok:
         said = note(
-            "edits test files ({names}); the project's own tests pass with the code change, "
+            "edits tests or test configuration ({names}); the project's own tests pass with the code change, "
             "but the tests as changed fail."
         )
         return Verification(after, False, said, prompts.still_failing(after.for_model()))
     said = note(
-        "also edits test files ({names}): the project's own versions of them pass with the code change alone, "
-        "and so do the tests as changed."
+        "also edits tests or test configuration ({names}): the project's own versions of them pass with the "
+        "code change alone, and so do the tests as changed."
     )
     return Verification(after, True, said, "")
 
 
 def unverified_note(offered: Sequence[str]) -> str | None:
     """The note for a change that touched test files and had no test command to run."""
-    return f"The change edits test files ({', '.join(offered)}); nothing was verified." if offered else None
+    return (
+        f"The change edits tests or test configuration ({', '.join(offered)}); nothing was verified."
+        if offered
+        else None
+    )
 
 
 @contextlib.contextmanager

@@ -75,7 +75,7 @@ async def test_a_fix_with_a_new_test_is_offered_with_the_test_named_in_the_previ
             )
         )
         titles = [a.title for a in found or [] if isinstance(a, types.CodeAction)]
-        assert "Kimi: Apply Fix failing tests (changes test files: test_more.py)" in titles, titles
+        assert "Kimi: Apply Fix failing tests (changes tests: test_more.py)" in titles, titles
         applied = await editor.command("kimi.apply", {"jobId": started["jobId"]})
         assert applied["applied"] is True
         labels = [a.label for a in (editor.applied_edits[0].edit.change_annotations or {}).values()]
@@ -103,7 +103,7 @@ async def test_a_rename_across_code_and_tests_is_applied_and_names_the_tests(tmp
         )
         end = await editor.wait_end(f"kimi-{started['jobId']}")
         assert end.message is not None and end.message.startswith("Applied (2 file(s))"), end.message
-        assert "test files (test_shapes.py)" in end.message and "as asked" in end.message
+        assert "test configuration (test_shapes.py)" in end.message and "as asked" in end.message
         assert editor.buffers[uri].text.startswith("def rect_area(")
         assert "from shapes import rect_area" in editor.buffers[editor.uri("test_shapes.py")].text
     finally:
