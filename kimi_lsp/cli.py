@@ -221,6 +221,8 @@ async def run_fix(request: Any, settings: Settings, *, json_output: bool, apply:
             sys.stdout.write(result.diff if result.diff.endswith("\n") else result.diff + "\n")
         if result.summary:
             log(f"summary: {result.summary}")
+        if result.tests_note:
+            log(result.tests_note)  # after the model's summary, in kimi-lsp's own words
         log(f"status: {result.status}" + (f" ({error})" if error else ""))
         if result.transcript:
             log(f"transcript: {result.transcript}")

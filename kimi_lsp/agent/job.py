@@ -22,8 +22,10 @@ from kimi_lsp.agent import prompts
 from kimi_lsp.agent.loop import CONTEXT_WINDOW, AgentLoop, ChatModel, LoopLimits, StepEvent
 from kimi_lsp.agent.sandbox import run_command, test_env
 from kimi_lsp.agent.shadow import BIG_FILE_BYTES, FileChange, Shadow
+from kimi_lsp.agent.testfiles import test_files
 from kimi_lsp.agent.tools import Toolbox
 from kimi_lsp.agent.transcript import Transcript, new_job_id
+from kimi_lsp.agent.verify import unverified_note, verify
 from kimi_lsp.context import ContextRequest, Diagnostic, TokenEstimator, WorkspaceIndex, build_context
 from kimi_lsp.context.failures import TestReport, parse_test_output
 from kimi_lsp.errors import ConfigError, KimiError, ToolError
@@ -111,6 +113,13 @@ class JobResult:
     stop_reason: str | None = None
     requests: int = 0
     rewrites: int = 0
+    tests_changed: list[str] = field(default_factory=list)  # the test files the offered change touches
+    tests_note: str | None = None  # kimi-lsp's own words on them and on what was verified; never the model's
+
+    @property
+    def tests_label(self) -> str:
+        """A short mention for one-line messages: "changes tests: a, b" (empty when it changes none)."""
+        return "changes tests: " + ", ".join(self.tests_changed) if self.tests_changed else ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,6 +143,8 @@ class JobResult:
                 "command": self.test_command,
                 "before": self.before.to_json() if self.before else None,
                 "after": self.after.to_json() if self.after else None,
+                "changed": self.tests_changed,
+                "note": self.tests_note,
             },
             "transcript": self.transcript,
             "job_id": self.job_id,
@@ -157,6 +168,16 @@ async def run_tests(command: str, root: Path, settings: Settings) -> TestRun:
         ],
         output=result.output,
     )
+
+
+async def _verification_run(
+    what: str, command: str, root: Path, settings: Settings, transcript: Transcript, log: Callable[[str], None]
+) -> TestRun:
+    log(f"verifying ({what}): {command}")
+    after = await run_tests(command, root, settings)
+    transcript.write("tests.after", {**after.to_json(), "with": what})
+    log(f"tests after ({what}): {_counts(after)}")
+    return after
 
 
 def _describe_diagnostic(d: Diagnostic) -> str:
@@ -278,18 +299,26 @@ async def run_job(
             diff = await asyncio.to_thread(shadow.diff)
             keep = None if settings.allow_shell else toolbox.touched
             result.diff, result.files = only_edited(diff.unified, list(diff.changes), keep)
+            result.tests_changed = test_files((change.path for change in result.files), command)
             if not result.files:
                 result.status = "no_change"
                 return result
             if not command:
                 result.status = "unverified"
+                result.tests_note = unverified_note(result.tests_changed)
                 return result
-            log(f"verifying: {command}")
-            after = await run_tests(command, shadow.root, settings)
-            result.after = after
-            transcript.write("tests.after", after.to_json())
-            log(f"tests after: {_counts(after)}")
-            if after.ok:
+            check = await verify(
+                shadow,
+                diff.changes,
+                result.tests_changed,
+                command,
+                keep_test_edits=request.kind == "refactor",  # the user's instruction may ask for test changes
+                run=lambda what: _verification_run(what, command, shadow.root, settings, transcript, log),
+            )
+            result.after, result.tests_note = check.after, check.note
+            if check.note:
+                log(check.note)
+            if check.passed:
                 result.status = "fixed"
                 return result
             if outcome.stop_reason != "done" or rounds >= VERIFY_ROUNDS or loop.steps >= settings.max_steps:
@@ -298,7 +327,7 @@ async def run_job(
             # The model stopped believing it was done; the verification says otherwise. Tell it and go on.
             rounds += 1
             log(f"the full test command still fails; the model continues (round {rounds} of {VERIFY_ROUNDS})")
-            outcome = await loop.resume(prompts.still_failing(after.for_model()))
+            outcome = await loop.resume(check.for_model)
     except BaseException as exc:
         # A failed or cancelled job still spent tokens and steps: callers report them (``exc.partial_result``).
         if loop is not None:

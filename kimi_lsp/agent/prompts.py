@@ -5,6 +5,8 @@ The system prompt never varies within a job (and rarely across jobs), so it head
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 SYSTEM_PROMPT = """\
 You are Kimi, working as a careful software engineer inside the user's editor through kimi-lsp.
 You work in a private copy of the user's workspace: nothing you change reaches the user until they accept it,
@@ -56,9 +58,15 @@ def instruction_task(context: str, instruction: str, where: str | None, before: 
     return "\n\n".join(parts)
 
 
-def still_failing(test_run: str) -> str:
+def still_failing(test_run: str, set_aside: Sequence[str] = ()) -> str:
+    how = ""
+    if set_aside:
+        how = (
+            f" with the project's own versions of the test files you changed or added ({', '.join(set_aside)}): "
+            "a fix must pass the project's tests as they are, so change the code, not the tests"
+        )
     return (
-        "kimi-lsp ran the full test command on your change and it still fails:\n\n"
+        f"kimi-lsp ran the full test command on your change{how}, and it still fails:\n\n"
         f"{test_run}\n\n"
         "Keep working until the whole command passes (your changes so far are kept), then summarize again."
     )

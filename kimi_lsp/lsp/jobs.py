@@ -74,6 +74,7 @@ class ServerJob:
         if self.result is not None:
             out["status"] = self.result.status
             out["summary"] = self.result.summary
+            out["testsChanged"] = self.result.tests_changed
         return out
 
 
@@ -278,18 +279,19 @@ class JobManager:
             self.server.show(
                 types.MessageType.Warning,
                 f"Kimi: {job.title}: the tests still fail after {result.steps} steps; nothing applied. "
-                f"Transcript: {result.transcript}",
+                f"{_note(result)}Transcript: {result.transcript}",
             )
-            return "Not fixed: the tests still fail", True
+            ending = f"Not fixed: the tests still fail. {result.tests_note}" if result.tests_note else ""
+            return ending or "Not fixed: the tests still fail", True
         verified = result.status == "fixed"
-        label = f"Kimi: {job.title}"
+        label = f"Kimi: {_titled(job.title, result)}"
         stored = StoredProposal(job, result, label, verified)
         self.proposals[job.id] = stored
         summary = result.summary or "change ready"
         if job.settings.apply_mode == "apply" and verified:
             applied, why = await self.apply(job.id)
             if applied:
-                return f"Applied ({len(result.files)} file(s)). {summary}", False
+                return f"Applied ({len(result.files)} file(s)). {_note(result)}{summary}", False
             await self._offer(stored, f"not applied: {why}")
             return f"Not applied: {why}", True
         await self._offer(stored, "verified by the tests" if verified else "NOT verified: no test command")
@@ -305,7 +307,10 @@ class JobManager:
         documents = self.server.open_documents()
         return [
             Proposal(
-                p.job.id, p.job.title, paths_of(p.job.root, p.result.files), p.edit if p.fresh(documents) else None
+                p.job.id,
+                _titled(p.job.title, p.result),
+                paths_of(p.job.root, p.result.files),
+                p.edit if p.fresh(documents) else None,
             )
             for p in self.proposals.values()
         ]
@@ -324,7 +329,7 @@ class JobManager:
 
     async def _offer(self, stored: StoredProposal, note: str) -> None:
         self._keep_edit(stored, self._rebase(stored))
-        message = f"Kimi: {stored.job.title}: {note}. {stored.result.summary}".strip()
+        message = f"Kimi: {stored.job.title}: {note}. {_note(stored.result)}{stored.result.summary}".strip()
         choices = ["Apply", "Show diff", "Discard"]
         asyncio.get_running_loop().create_task(self._ask(stored.job.id, message, choices))
 
@@ -452,6 +457,16 @@ def _thinking(event: StepEvent, elapsed: float) -> str:
     head, _, tokens = event.describe().rpartition(" · ")
     text = head.replace(" · thinking", f" · thinking {int(elapsed)}s")
     return f"{text} · {tokens}" if event.tokens else text
+
+
+def _titled(title: str, result: JobResult) -> str:
+    """A proposal's title, naming the test files it changes (the preview must not hide them)."""
+    return f"{title} ({result.tests_label})" if result.tests_label else title
+
+
+def _note(result: JobResult) -> str:
+    """kimi-lsp's own sentence on the test files a change touched, ready to go before the model's summary."""
+    return f"{result.tests_note} " if result.tests_note else ""
 
 
 def _settle(job: ServerJob) -> None:
