@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 
+from kimi_lsp.agent.syntax import numbered
+
 _MAX_SCAN_LINES = 50_000
 
 
@@ -35,3 +37,13 @@ def nearest_window(file_lines: list[str], wanted: list[str]) -> tuple[int, int, 
         if best is None or ratio > best[2]:
             best = (start, start + size, ratio)
     return best
+
+
+def explain_mismatch(lines: list[str], wanted: list[str], head: str, *, nothing: str, fix: str) -> str:
+    """A failed match told to the model: ``head``, then the most similar text in the file with its line
+    numbers and how to fix the call (``fix``), or ``nothing`` when no text is similar enough to show."""
+    found = nearest_window(lines, wanted)
+    if found is None or found[2] < 0.3:
+        return f"{head}{nothing}"
+    start, end, _ = found
+    return f"{head}; the most similar text is at lines {start + 1}-{end}:\n{numbered(lines, start + 1, end)}\n{fix}"

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kimi_lsp.agent.nearest import nearest_window
+from kimi_lsp.agent.nearest import explain_mismatch
 from kimi_lsp.agent.patch_format import FilePatch, FilePatchResult, Hunk, HunkResult, PatchReport, parse_patch
-from kimi_lsp.agent.syntax import numbered, syntax_problem
+from kimi_lsp.agent.syntax import syntax_problem
 from kimi_lsp.errors import ToolError
 from kimi_lsp.workspace.paths import relpath_of, resolve_in_root
 from kimi_lsp.workspace.reading import read_text
@@ -154,15 +154,12 @@ class _Text:
 
 
 def _failure(rel: str, index: int, count: int, hunk: Hunk, lines: list[str]) -> str:
-    want = hunk.old
-    head = f"hunk {index} of {count} for {rel} did not match"
-    found = nearest_window(lines, want)
-    if found is None or found[2] < 0.3:
-        return f"{head}; no similar text found. Read the file and resend the diff."
-    start, end, _ = found
-    return (
-        f"{head}; nearest text at lines {start + 1}-{end}:\n{numbered(lines, start + 1, end)}\n"
-        "Rewrite the hunk's context and '-' lines to match the file exactly."
+    return explain_mismatch(
+        lines,
+        hunk.old,
+        f"hunk {index} of {count} for {rel} did not match",
+        nothing="; no similar text found. Read the file and resend the diff.",
+        fix="Rewrite the hunk's context and '-' lines to match the file exactly.",
     )
 
 

@@ -10,8 +10,7 @@ import json
 import re
 from typing import Any
 
-from kimi_lsp.agent.nearest import nearest_window
-from kimi_lsp.agent.syntax import numbered
+from kimi_lsp.agent.nearest import explain_mismatch
 from kimi_lsp.agent.tool_specs import bool_arg, str_arg
 from kimi_lsp.errors import ToolError
 from kimi_lsp.workspace.text import to_lf
@@ -76,13 +75,10 @@ def _none_applied(edits: list[Edit]) -> str:
 
 
 def _no_match(rel: str, text: str, old: str) -> str:
-    lines = text.split("\n")
-    found = nearest_window(lines, old.strip("\n").split("\n"))
-    head = f"the old text was not found in {rel}"
-    if found is None or found[2] < 0.3:
-        return f"{head}, and nothing similar either; read the file first."
-    start, end, _ = found
-    return (
-        f"{head}. The most similar text is at lines {start + 1}-{end}:\n{numbered(lines, start + 1, end)}\n"
-        "Copy the old text exactly (whitespace included, without the line numbers)."
+    return explain_mismatch(
+        text.split("\n"),
+        old.strip("\n").split("\n"),
+        f"the old text was not found in {rel}",
+        nothing=", and nothing similar either; read the file first.",
+        fix="Copy the old text exactly (whitespace included, without the line numbers).",
     )

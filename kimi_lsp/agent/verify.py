@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kimi_lsp.agent import prompts
-from kimi_lsp.workspace.paths import resolve_in_root
 from kimi_lsp.agent.shadow import FileChange, Shadow
 from kimi_lsp.agent.testfiles import test_files
+from kimi_lsp.workspace.paths import resolve_in_root
 
 if TYPE_CHECKING:
     from kimi_lsp.agent.job import TestRun

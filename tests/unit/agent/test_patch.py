@@ -74,7 +74,7 @@ def test_files_are_all_or_none_each_and_the_failure_shows_the_nearest_text(tmp_p
     assert good.read_text() == "alpha\nBETA\ngamma\n"
     assert bad.read_text() == bad_text  # the first hunk of bad.txt was not written either
     text = report.text()
-    assert "hunk 2 of 2 for bad.txt did not match; nearest text at lines 20-22" in text
+    assert "hunk 2 of 2 for bad.txt did not match; the most similar text is at lines 20-22" in text
     assert "    21\tline 21" in text
     assert "good.txt were applied; do not resend them" in text
 
