@@ -27,7 +27,7 @@ from kimi_lsp.lsp.results import EditCapabilities, Rebased, mismatched, paths_of
 from kimi_lsp.settings import Settings
 
 if TYPE_CHECKING:
-    from kimi_lsp.lsp.server import KimiServer
+    from kimi_lsp.lsp.core import KimiServer
 
 logger = logging.getLogger(__name__)
 

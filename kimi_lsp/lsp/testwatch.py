@@ -12,7 +12,7 @@ from kimi_lsp.agent.job import run_tests
 from kimi_lsp.lsp.config import FolderConfig
 
 if TYPE_CHECKING:
-    from kimi_lsp.lsp.server import KimiServer
+    from kimi_lsp.lsp.core import KimiServer
 
 DEBOUNCE_SECONDS = 1.0
 SOURCE = "kimi-tests"
