@@ -151,6 +151,27 @@ def test_kimi_lsp_context_never_runs_a_command_from_the_repositorys_git_config(t
     assert not ran.exists(), STAND_IN_KEY in ran.read_text()
 
 
+@pytest.mark.xfail(strict=True, reason="-P keeps the cwd off sys.path, but an empty PYTHONPATH entry puts it back")
+@pytest.mark.parametrize("how", ["console script", "python -m"])
+def test_an_empty_pythonpath_entry_does_not_import_the_repositorys_modules(tmp_path: Path, how: str) -> None:
+    # `export PYTHONPATH=$PYTHONPATH:/opt/lib` with PYTHONPATH unset gives ":/opt/lib": its empty entry is the
+    # working directory, for every Python started there, before kimi-lsp's own code runs.
+    root = make_project(tmp_path / "proj")
+    ran = tmp_path / "json-ran.txt"
+    (root / "json.py").write_text(
+        f"import os\nopen({str(ran)!r}, 'a').write(os.environ.get('KIMI_API_KEY', 'no key') + '\\n')\n",
+        encoding="utf-8",
+    )
+    program = (
+        [str(Path(sys.executable).parent / "kimi-lsp")]
+        if how == "console script"
+        else [sys.executable, "-m", "kimi_lsp"]
+    )
+    env = cli_env(tmp_path, None, PYTHONPATH=os.pathsep + str(tmp_path / "lib"))
+    subprocess.run([*program, "--version"], env=env, cwd=root, capture_output=True, timeout=60, check=False)
+    assert not ran.exists(), ran.read_text()
+
+
 # -- (6) the language server over TCP ------------------------------------------------------------------------
 
 
