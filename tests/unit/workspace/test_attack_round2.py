@@ -11,6 +11,8 @@ import asyncio
 import base64
 import json
 import os
+import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -247,3 +249,37 @@ async def test_read_file_of_a_few_lines_does_not_read_the_whole_file(ws: Path) -
     result = await Toolbox(ws, test_command=None).run(call("ReadFile", {"path": "big.log", "n_lines": 1}))
     assert "first line" in result.text
     assert _bytes_read() - before < 64 << 20
+
+
+_SWAPPER = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+a, b = os.fsencode(sys.argv[1]), os.fsencode(sys.argv[2])
+while True:
+    libc.renameat2(-100, a, -100, b, 2)  # RENAME_EXCHANGE: the folder and the link trade places atomically
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.xfail(strict=True, reason="writes resolve the path, then open it by name: a folder swapped in between")
+def test_writes_never_land_outside_when_a_folder_on_the_way_is_swapped_for_a_link(ws: Path) -> None:
+    # A process a test left behind swaps pkg/ with a link to a folder outside, over and over.
+    outside = ws.parent / "outside-folder"
+    outside.mkdir()
+    (ws / "pkg").mkdir()
+    (ws / ".spare").symlink_to(outside)
+    box = Toolbox(ws, test_command=None)
+
+    async def write_until_one_escapes() -> None:
+        for number in range(3000):
+            await box.run(call("WriteFile", {"path": f"pkg/f{number}.txt", "content": "written by the model\n"}))
+            if any(outside.iterdir()):
+                return
+
+    swapper = subprocess.Popen([sys.executable, "-c", _SWAPPER, str(ws / "pkg"), str(ws / ".spare")])
+    try:
+        asyncio.run(write_until_one_escapes())
+    finally:
+        swapper.kill()
+        swapper.wait()
+    assert not list(outside.iterdir())
