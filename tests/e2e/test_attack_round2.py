@@ -83,6 +83,27 @@ def test_secret_env_values_never_reach_the_model_whatever_a_test_prints(tmp_path
     assert not {name for name, form in forms.items() if form in sent}
 
 
+@pytest.mark.xfail(
+    strict=True, reason="tests run with the user's HOME and files in view; their output is code's output"
+)
+def test_a_test_cannot_send_the_users_own_keys_to_the_model(tmp_path: Path) -> None:
+    # Content redaction sees shapes; a test (the repository's, or one the model wrote) prints what it likes.
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\n" + "\n".join(KEY_BODY[:5]) + "\n-----END OPENSSH PRIVATE KEY-----\n"
+    (home / ".ssh" / "id_ed25519").write_text(key, encoding="utf-8")
+    root = make_project(
+        tmp_path / "proj",
+        "        raw = open(os.path.expanduser('~/.ssh/id_ed25519'), 'rb').read()\n"
+        "        print('k', raw.decode()[::-1])\n",  # reversed: no shape to recognise
+    )
+    with StandIn([Turn(reasoning="done", content="nothing to do")]) as stand_in:
+        run_cli(root, cli_env(tmp_path, stand_in, HOME=str(home)), "fix", "--test", TEST_COMMAND, "--json")
+        sent = sent_to_model(stand_in)
+    assert "AreaTest" in sent  # the test output did reach the model
+    assert KEY_BODY[0][::-1] not in sent
+
+
 def _fixtures_with_a_key(root: Path) -> int:
     """A long module holding a test key in a string; returns the line of the key's BEGIN."""
     head = "".join(f"def helper_{i}(value):\n    return value + {i}\n" for i in range(4000))
