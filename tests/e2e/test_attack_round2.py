@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import re
+import resource
 import socket
 import subprocess
 import sys
@@ -191,6 +192,34 @@ def test_an_empty_pythonpath_entry_does_not_import_the_repositorys_modules(tmp_p
     env = cli_env(tmp_path, None, PYTHONPATH=os.pathsep + str(tmp_path / "lib"))
     subprocess.run([*program, "--version"], env=env, cwd=root, capture_output=True, timeout=60, check=False)
     assert not ran.exists(), ran.read_text()
+
+
+def _limit_memory() -> None:
+    # The unbounded read below would otherwise take all the machine's memory before it failed.
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+@pytest.mark.xfail(strict=True, reason="the walk opens .gitignore with a blocking open() and reads it whole")
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero"])
+def test_a_hostile_gitignore_cannot_hang_or_exhaust_the_workspace_scan(tmp_path: Path, kind: str) -> None:
+    # A project downloaded as an archive (no .git: the walk reads .gitignore files itself). Archives and
+    # clones carry symlinks; archives carry FIFOs.
+    root = make_project(tmp_path / "proj")
+    if kind == "fifo":
+        os.mkfifo(root / ".gitignore")
+    else:
+        (root / ".gitignore").symlink_to("/dev/zero")
+    done = subprocess.run(
+        [sys.executable, "-m", "kimi_lsp", "context", "--file", "shapes.py"],
+        env=cli_env(tmp_path, None),
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=30,  # a FIFO with no writer blocks the open for ever: TimeoutExpired
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_limit_memory,
+    )
+    assert done.returncode == 0 and "shapes.py" in done.stdout, done.stderr[-500:]
 
 
 # -- (6) the language server over TCP ------------------------------------------------------------------------
