@@ -199,23 +199,32 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
 
 
-@pytest.mark.xfail(strict=True, reason="the walk opens .gitignore with a blocking open() and reads it whole")
-@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero"])
-def test_a_hostile_gitignore_cannot_hang_or_exhaust_the_workspace_scan(tmp_path: Path, kind: str) -> None:
+HOSTILE_GITIGNORES = ["fifo", "link to /dev/zero", "unbalanced set", "backtracking pattern"]
+
+
+@pytest.mark.xfail(strict=True, reason="the walk opens .gitignore blocking, reads it whole, compiles it with re")
+@pytest.mark.parametrize("kind", HOSTILE_GITIGNORES)
+def test_a_hostile_gitignore_cannot_stop_the_workspace_scan(tmp_path: Path, kind: str) -> None:
     # A project downloaded as an archive (no .git: the walk reads .gitignore files itself). Archives and
     # clones carry symlinks; archives carry FIFOs.
     root = make_project(tmp_path / "proj")
+    ignore = root / ".gitignore"
     if kind == "fifo":
-        os.mkfifo(root / ".gitignore")
+        os.mkfifo(ignore)  # a blocking open() waits for a writer for ever
+    elif kind == "link to /dev/zero":
+        ignore.symlink_to("/dev/zero")  # read() never ends; the memory limit turns that into a MemoryError
+    elif kind == "unbalanced set":
+        ignore.write_text("build[]\n", encoding="utf-8")  # re.error: unterminated character set, uncaught
     else:
-        (root / ".gitignore").symlink_to("/dev/zero")
+        ignore.write_text("*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b\n", encoding="utf-8")  # exponential backtracking...
+        (root / ("a" * 200)).write_text("", encoding="utf-8")  # ...on one long file name
     done = subprocess.run(
         [sys.executable, "-m", "kimi_lsp", "context", "--file", "shapes.py"],
         env=cli_env(tmp_path, None),
         cwd=root,
         capture_output=True,
         text=True,
-        timeout=30,  # a FIFO with no writer blocks the open for ever: TimeoutExpired
+        timeout=20,  # the FIFO and the backtracking never finish: TimeoutExpired
         stdin=subprocess.DEVNULL,
         preexec_fn=_limit_memory,
     )
