@@ -283,3 +283,31 @@ def test_writes_never_land_outside_when_a_folder_on_the_way_is_swapped_for_a_lin
         swapper.kill()
         swapper.wait()
     assert not list(outside.iterdir())
+
+
+_GLOB_RUN = """
+import asyncio, json, sys
+from pathlib import Path
+from kimi_lsp.agent.tools import Toolbox
+from kimi_lsp.model.types import ToolCall
+args = json.loads(sys.argv[3])
+result = asyncio.run(Toolbox(Path(sys.argv[1]), test_command=None).run(ToolCall("c:0", sys.argv[2], json.dumps(args))))
+print(result.text)
+"""
+SLOW_GLOB = "*a*a*a*a*a*a*a*a*a*a*a*a*b"  # nested stars backtrack on a long name of a's: O(n**12) steps
+
+
+@pytest.mark.xfail(strict=True, reason="glob_to_regex patterns run with re, without the deadline Grep's pattern has")
+@pytest.mark.parametrize(
+    ("tool", "args"), [("Glob", {"pattern": SLOW_GLOB}), ("Grep", {"pattern": "x", "glob": SLOW_GLOB})]
+)
+def test_a_glob_from_the_model_cannot_hang_the_job(ws: Path, tool: str, args: dict[str, str]) -> None:
+    # In the job the call runs in a thread that cancelling does not stop: the job waits, a core burns.
+    (ws / ("a" * 100)).write_text("", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-c", _GLOB_RUN, str(ws), tool, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        timeout=20,  # Grep's own deadline is 10 s; a tool must answer well within this
+    )
+    assert done.returncode == 0, done.stderr
