@@ -25,6 +25,7 @@ from kimi_lsp.errors import KimiError, ToolError
 from kimi_lsp.model.types import ToolCall
 from kimi_lsp.settings import SPECS, Settings, load_settings
 from kimi_lsp.workspace.paths import resolve_in_root
+from kimi_lsp.workspace.policy import is_secret_path
 from kimi_lsp.workspace.redact import Redactor
 
 KEY_BODY = [
@@ -311,3 +312,32 @@ def test_a_glob_from_the_model_cannot_hang_the_job(ws: Path, tool: str, args: di
         timeout=20,  # Grep's own deadline is 10 s; a tool must answer well within this
     )
     assert done.returncode == 0, done.stderr
+
+
+# -- (3) secret files by name that the policy does not know ---------------------------------------------------
+
+UNKNOWN_SECRET_FILES = [
+    ".my.cnf",  # MySQL client password
+    ".databrickscfg",  # Databricks token
+    "application_default_credentials.json",  # gcloud ADC: a refresh token
+    ".kaggle/kaggle.json",  # Kaggle API key
+    ".terraformrc",  # Terraform Cloud token
+    ".sentryclirc",  # Sentry auth token
+    "serviceAccountKey.json",  # the Firebase Admin SDK's usual name for a service-account key
+    "firebase-adminsdk-abc12-0123456789.json",  # the name the Firebase console downloads it under
+    "token.json",  # Google API quickstarts store the user's OAuth tokens here
+    "token.pickle",
+    ".clasprc.json",  # Google Apps Script CLI OAuth tokens
+    "rclone.conf",  # cloud storage credentials
+    "client.ovpn",  # OpenVPN profile with the client key inline
+    ".config/hub",  # hub CLI GitHub token
+    ".aws/sso/cache/0123abcd.json",  # AWS SSO access tokens
+    ".azure/msal_token_cache.json",  # Azure CLI tokens
+    ".bash_history",  # commands typed with tokens in them
+]
+
+
+@pytest.mark.xfail(strict=True, reason="policy._SECRET_NAMES does not list these well-known credential files")
+@pytest.mark.parametrize("relpath", UNKNOWN_SECRET_FILES)
+def test_well_known_credential_files_are_secret_by_name(relpath: str) -> None:
+    assert is_secret_path(relpath)
