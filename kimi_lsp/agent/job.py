@@ -21,12 +21,12 @@ from typing import Any, Literal
 from kimi_lsp.agent import prompts
 from kimi_lsp.agent.loop import CONTEXT_WINDOW, AgentLoop, ChatModel, LoopLimits, StepEvent
 from kimi_lsp.agent.paths import resolve_in_root
-from kimi_lsp.agent.sandbox import run_command, test_env
+from kimi_lsp.agent.sandbox import Sandbox
 from kimi_lsp.agent.shadow import FileChange, Shadow
 from kimi_lsp.agent.tools import Toolbox
 from kimi_lsp.agent.transcript import Transcript, new_job_id
 from kimi_lsp.context import ContextRequest, Diagnostic, TokenEstimator, WorkspaceIndex, build_context
-from kimi_lsp.context.failures import TestReport, parse_test_output
+from kimi_lsp.context.failures import TestReport, parse_test_output, run_problem
 from kimi_lsp.errors import ConfigError, KimiError, ToolError
 from kimi_lsp.model.types import Usage
 from kimi_lsp.settings import Settings
@@ -66,6 +66,7 @@ class TestRun:
     duration: float
     failures: list[dict[str, Any]]
     output: str
+    problem: str | None = None  # why the run says nothing about the code (failures.run_problem)
 
     @property
     def ok(self) -> bool:
@@ -81,12 +82,15 @@ class TestRun:
             "timed_out": self.timed_out,
             "duration": round(self.duration, 3),
             "failures": self.failures,
+            "problem": self.problem,
         }
 
     def for_model(self) -> str:
         counts = f"exit code {self.exit_code}; {self.passed} passed, {self.failed} failed, {self.errors} errors"
         if self.timed_out:
             counts += "; TIMED OUT"
+        if self.problem:
+            counts += f"; {self.problem}"
         output = self.output
         if len(output) > TEST_OUTPUT_FOR_MODEL:
             half = TEST_OUTPUT_FOR_MODEL // 2
@@ -110,6 +114,7 @@ class JobResult:
     stop_reason: str | None = None
     requests: int = 0
     rewrites: int = 0
+    sandboxed: bool | None = None  # None: no test ran
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -133,16 +138,24 @@ class JobResult:
                 "command": self.test_command,
                 "before": self.before.to_json() if self.before else None,
                 "after": self.after.to_json() if self.after else None,
+                "sandboxed": self.sandboxed,
             },
             "transcript": self.transcript,
             "job_id": self.job_id,
         }
 
 
-async def run_tests(command: str, root: Path, settings: Settings) -> TestRun:
-    """Run the whole test command in ``root`` under the sandbox and parse what it printed."""
-    result = await run_command(command, cwd=root, timeout=settings.test_timeout, env=test_env(os.environ))
-    report: TestReport = parse_test_output(result.output, root)
+async def run_tests(command: str, root: Path, settings: Settings, sandbox: Sandbox | None = None) -> TestRun:
+    """Run the whole test command in ``root`` under the sandbox and parse what it printed.
+
+    Without ``sandbox`` (tests on save, in the user's own tree) one is chosen from ``settings``.
+    """
+    if sandbox is None:
+        sandbox = await asyncio.to_thread(
+            Sandbox.choose, root, root, mode=settings.sandbox, network=settings.test_network
+        )
+    result = await sandbox.run(command, timeout=settings.test_timeout, env=os.environ)
+    report: TestReport = parse_test_output(result.output, sandbox.seen_root)
     return TestRun(
         exit_code=result.exit_code,
         passed=report.passed,
@@ -155,6 +168,7 @@ async def run_tests(command: str, root: Path, settings: Settings) -> TestRun:
             {"test_id": f.test_id, "path": f.path, "line": f.line, "message": f.message} for f in report.failures
         ],
         output=result.output,
+        problem=None if result.timed_out else run_problem(result.exit_code, result.output, report),
     )
 
 
@@ -214,13 +228,26 @@ async def run_job(
     loop: AgentLoop | None = None
     try:
         shadow = await _make_shadow(root, dict(request.overlays))
+        sandbox = await asyncio.to_thread(
+            Sandbox.choose,
+            shadow.root,
+            root,
+            mode=settings.sandbox,
+            network=settings.test_network,
+            linked=shadow.linked,
+        )
+        if sandbox.notice:
+            log(sandbox.notice)
         before: TestRun | None = None
         if command:
             log(f"running tests before any change: {command}")
-            before = await run_tests(command, shadow.root, settings)
-            result.before = before
+            before = await run_tests(command, shadow.root, settings, sandbox)
+            result.before, result.sandboxed = before, sandbox.confined
             transcript.write("tests.before", before.to_json())
             log(f"tests before: {_counts(before)}")
+            if before.problem and not before.problem.startswith("tests could not be collected"):
+                # Nothing the model does can make a command that cannot run pass: stop before spending tokens.
+                raise ConfigError(f"the tests cannot run, so nothing can be verified: {before.problem}")
             if request.kind == "fix_tests" and before.ok:
                 result.status = "no_change"
                 result.summary = "The tests already pass; nothing to fix."
@@ -239,7 +266,8 @@ async def run_job(
             test_command=command,
             test_timeout=settings.test_timeout,
             allow_shell=settings.allow_shell,
-            env=test_env(os.environ),
+            env=os.environ,
+            sandbox=sandbox,
             aliases=(root,),  # the model may echo the user's absolute paths; they mean the shadow's copy
         )
         loop = AgentLoop(
@@ -277,7 +305,7 @@ async def run_job(
                 result.status = "unverified"
                 return result
             log(f"verifying: {command}")
-            after = await run_tests(command, shadow.root, settings)
+            after = await run_tests(command, shadow.root, settings, sandbox)
             result.after = after
             transcript.write("tests.after", after.to_json())
             log(f"tests after: {_counts(after)}")

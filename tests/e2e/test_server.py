@@ -412,7 +412,8 @@ async def test_shutdown_cancels_jobs_and_leaves_no_child_or_temp_folder(
 ) -> None:
     marker = tmp_path / "hung.pid"
     (project / "test_shapes.py").write_text(hanging_unittest(marker), encoding="utf-8")
-    editor = await editor_for(tmp_path, project, stand_in)
+    # Unsandboxed, so the hung test can report its host pid outside the workspace (bwrap's own case: test_sandbox*).
+    editor = await editor_for(tmp_path, project, stand_in, sandbox="off")
     uri = editor.open("shapes.py")
     await editor.command("kimi.fixTests", {"uri": uri})
     await editor.wait_for(lambda: marker.exists() and marker.read_text())
@@ -584,7 +585,8 @@ async def test_server_killed_or_orphaned_still_kills_tests_and_removes_the_shado
 ) -> None:
     marker = tmp_path / "hung.pid"
     (project / "test_shapes.py").write_text(hanging_unittest(marker), encoding="utf-8")
-    editor = await editor_for(tmp_path, project, stand_in)
+    # Unsandboxed, so the hung test can report its host pid outside the workspace (bwrap's own case: test_sandbox*).
+    editor = await editor_for(tmp_path, project, stand_in, sandbox="off")
     server = editor.client._server
     assert server is not None
     uri = editor.open("shapes.py")
