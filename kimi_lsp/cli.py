@@ -221,7 +221,8 @@ async def run_fix(request: Any, settings: Settings, *, json_output: bool, apply:
             sys.stdout.write(result.diff if result.diff.endswith("\n") else result.diff + "\n")
         if result.summary:
             log(f"summary: {result.summary}")
-        log(f"status: {result.status}" + (f" ({error})" if error else ""))
+        unconfined = "; the tests ran WITHOUT the sandbox" if result.sandboxed is False else ""
+        log(f"status: {result.status}" + (f" ({error})" if error else "") + unconfined)
         if result.transcript:
             log(f"transcript: {result.transcript}")
     if error and not json_output:

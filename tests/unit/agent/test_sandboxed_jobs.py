@@ -21,7 +21,7 @@ import pytest
 
 from kimi_lsp.testing import STAND_IN_KEY, ScriptedCall, StandIn, Turn
 
-from .sandbox_helpers import BOTH, path_without_bwrap, processes_with
+from .sandbox_helpers import BOTH, needs_bwrap, path_without_bwrap, processes_with
 
 BUGGY = "def area(width, height):\n    return width + height\n"
 TEST_FILE = "from shapes import area\n\n\ndef test_area():\n    assert area(3, 4) == 12\n"
@@ -73,9 +73,11 @@ def _env(tmp_path: Path, stand_in: StandIn, with_bwrap: bool) -> dict[str, str]:
     return env
 
 
-def _fix(root: Path, env: dict[str, str], command: str = TEST_COMMAND) -> subprocess.CompletedProcess[str]:
+def _fix(
+    root: Path, env: dict[str, str], command: str = TEST_COMMAND, *, json_output: bool = True
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kimi_lsp", "fix", "--test", command, "--json"],
+        [sys.executable, "-m", "kimi_lsp", "fix", "--test", command, *(["--json"] if json_output else [])],
         cwd=root,
         env=env,
         capture_output=True,
@@ -144,6 +146,17 @@ def test_an_editable_src_layout_fix_is_verified_fixed(tmp_path: Path, editable_p
     assert ("WITHOUT the sandbox" in done.stderr) is not with_bwrap  # said once per job when it falls back
     assert done.stderr.count("WITHOUT the sandbox") <= 1
     assert _fingerprint(editable_project) == before
+
+
+@pytest.mark.parametrize("with_bwrap", [pytest.param(True, marks=needs_bwrap, id="bwrap"), False], ids=str)
+def test_the_closing_status_line_says_when_tests_ran_unsandboxed(
+    tmp_path: Path, editable_project: Path, with_bwrap: bool
+) -> None:
+    with StandIn(FIX_TURNS) as stand_in:
+        done = _fix(editable_project, _env(tmp_path, stand_in, with_bwrap), json_output=False)
+    status = next(line for line in done.stderr.splitlines() if line.startswith("kimi-lsp: status:"))
+    assert status.startswith("kimi-lsp: status: fixed")
+    assert ("WITHOUT the sandbox" in status) is not with_bwrap
 
 
 WRITER = """\
