@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import dataclasses
 import os
 import re
 import signal
@@ -24,7 +25,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from kimi_lsp.agent import bwrap, reaper
 from kimi_lsp.errors import ConfigError
@@ -204,7 +204,6 @@ async def run_command(
     )
 
 
-SandboxMode = Literal["auto", "require", "off"]
 ENABLE_HINT = (
     "install bubblewrap (Debian/Ubuntu/Fedora package 'bubblewrap') and allow unprivileged user namespaces "
     "(or run as root); set sandbox = require to refuse unconfined runs"
@@ -230,7 +229,7 @@ class Sandbox:
     confined: bool = False
     network: bool = False
     notice: str | None = None
-    _bwrap: str | None = None
+    bwrap_path: str | None = None
 
     @property
     def seen_root(self) -> Path:
@@ -249,19 +248,17 @@ class Sandbox:
         env: Mapping[str, str] | None = None,
     ) -> Sandbox:
         """Decide for ``mode`` (auto | require | off); blocks briefly the first time (bwrap is tried once)."""
-        folder, workspace = Path(os.path.realpath(folder)), Path(os.path.realpath(workspace))
-        common = dict(folder=folder, workspace=workspace, linked=tuple(linked), network=network)
+        base = cls(Path(os.path.realpath(folder)), Path(os.path.realpath(workspace)), tuple(linked), network=network)
         if mode == "off":
-            return cls(**common, notice="the sandbox is off (setting sandbox = off)")  # type: ignore[arg-type]
+            return dataclasses.replace(base, notice="the sandbox is off (setting sandbox = off)")
         why = sandbox_problem(env)
         if why is None:
-            return cls(**common, confined=True, _bwrap=bwrap.find_bwrap(env))  # type: ignore[arg-type]
+            return dataclasses.replace(base, confined=True, bwrap_path=bwrap.find_bwrap(env))
         if mode == "require":
             raise SandboxUnavailable(
                 f"sandbox = require, but test runs cannot be sandboxed here: {why}; {ENABLE_HINT.split(';')[0]}"
             )
-        notice = f"tests run WITHOUT the sandbox ({why}); to enable it: {ENABLE_HINT}"
-        return cls(**common, notice=notice)  # type: ignore[arg-type]
+        return dataclasses.replace(base, notice=f"tests run WITHOUT the sandbox ({why}); to enable it: {ENABLE_HINT}")
 
     async def run(
         self,
@@ -275,10 +272,10 @@ class Sandbox:
         """Run a shell command line for a test or a tool; ``env`` is cleaned with :func:`test_env` here."""
         clean = test_env(env)
         shell = ["/bin/sh", "-c", command]
-        if self.confined and self._bwrap:
+        if self.confined and self.bwrap_path:
             clean["TMPDIR"] = "/tmp"
             argv = bwrap.command(
-                self._bwrap,
+                self.bwrap_path,
                 shell,
                 folder=self.folder,
                 workspace=self.workspace,

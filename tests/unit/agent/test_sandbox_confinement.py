@@ -206,3 +206,37 @@ def test_a_test_walking_its_ancestors_environ_finds_no_key(user: str, with_bwrap
     else:
         # Not promised without the sandbox (README): the same user's shell is readable. The check itself works.
         assert "True" in seen, seen
+
+
+@needs_bwrap
+async def test_linked_folders_are_the_users_read_only_even_nested_and_edits_land_in_the_shadow(
+    tmp_path: Path,
+) -> None:
+    workspace, shadow = tmp_path / "ws", tmp_path / "shadow"
+    for rel in (".venv/lib", "packages/web/node_modules/left-pad"):
+        (workspace / rel).mkdir(parents=True)
+    (workspace / ".venv/lib/site.py").write_text("REAL VENV")
+    (workspace / "packages/web/node_modules/left-pad/index.js").write_text("REAL MODULE")
+    (shadow / "packages/web/src").mkdir(parents=True)
+    (shadow / "packages/web/index.js").write_text("SHADOW CODE")
+    (shadow / "README").write_text("SHADOW README")
+    for rel in (".venv", "packages/web/node_modules"):
+        (shadow / rel).symlink_to(workspace / rel)
+    box = Sandbox.choose(shadow, workspace, linked=[".venv", "packages/web/node_modules"])
+    command = (
+        "cat .venv/lib/site.py packages/web/node_modules/left-pad/index.js packages/web/index.js README; echo;"
+        "echo x > .venv/lib/new.py || echo VENV-READ-ONLY;"
+        "echo x > packages/web/node_modules/new.js || echo MODULES-READ-ONLY;"
+        "echo edited > packages/web/index.js; echo new > packages/web/src/new.js; echo appended >> README;"
+        "echo beside > packages/web/beside.js"
+    )
+    result = await box.run(command, timeout=60, env=os.environ)
+    assert "REAL VENVREAL MODULESHADOW CODESHADOW README" in result.output, result.output
+    assert "VENV-READ-ONLY" in result.output and "MODULES-READ-ONLY" in result.output
+    assert not (workspace / ".venv/lib/new.py").exists()
+    assert (shadow / "packages/web/index.js").read_text() == "edited\n"
+    assert (shadow / "packages/web/src/new.js").read_text() == "new\n"
+    assert (shadow / "README").read_text() == "SHADOW READMEappended\n"
+    # A new file right beside a linked folder lives only for the run (README): never in the user's tree.
+    assert not (shadow / "packages/web/beside.js").exists() and not (workspace / "packages/web/beside.js").exists()
+    assert sorted(p.name for p in workspace.iterdir()) == [".venv", "packages"]

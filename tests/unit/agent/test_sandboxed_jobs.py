@@ -185,7 +185,7 @@ def test_escape():
 """
 
 
-@pytest.mark.parametrize("with_bwrap", [pytest.param(True, id="bwrap")])
+@pytest.mark.parametrize("with_bwrap", [pytest.param(True, marks=needs_bwrap, id="bwrap")])
 def test_writes_aimed_at_the_real_tree_leave_it_byte_for_byte_unchanged(
     tmp_path: Path, editable_project: Path, with_bwrap: bool
 ) -> None:
@@ -234,3 +234,13 @@ def test_no_process_of_a_job_survives_it(tmp_path: Path, editable_project: Path,
         done = _fix(editable_project, _env(tmp_path, stand_in, with_bwrap))
     assert json.loads(done.stdout)["status"] == "fixed", done.stderr
     assert processes_with(marker) == []
+
+
+def test_sandbox_require_without_bwrap_refuses_before_any_model_call(tmp_path: Path, editable_project: Path) -> None:
+    with StandIn(FIX_TURNS) as stand_in:
+        env = {**_env(tmp_path, stand_in, with_bwrap=False), "KIMI_SANDBOX": "require"}
+        done = _fix(editable_project, env)
+        calls = len(stand_in.chat_requests)
+    assert done.returncode == 2 and calls == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "error" and "sandbox = require" in result["error"] and "bwrap" in result["error"]
