@@ -196,7 +196,7 @@ def test_writes_aimed_at_the_real_tree_leave_it_byte_for_byte_unchanged(
     with _added(root, escape, {"back_to_root": root}):
         before = _fingerprint(root)
         with StandIn([Turn(reasoning="nothing", content="Nothing to do.")]) as stand_in:
-            done = _fix(root, _env(tmp_path, stand_in, with_bwrap))
+            done = _fix(root, _env(tmp_path, stand_in, with_bwrap), f"{TEST_COMMAND} tests/test_escape.py")
             first = stand_in.chat_requests[0].body.decode("utf-8") if stand_in.chat_requests else done.stderr
         assert json.loads(done.stdout)["tests"]["sandboxed"] is True, done.stderr
         assert "REFUSED linked-venv" in first and "REFUSED linked-venv-site" in first, first
