@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kimi_lsp.agent import bwrap, reaper
-from kimi_lsp.errors import ConfigError
+from kimi_lsp.errors import ConfigError, KimiError
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 DRAIN_AFTER_EXIT = 2.0  # seconds to keep reading after the main process is gone (output still in the pipe)
@@ -214,6 +214,10 @@ class SandboxUnavailable(ConfigError):
     """``sandbox = require`` and bubblewrap cannot confine a run here (exit 2, before any model call)."""
 
 
+class SandboxFailed(KimiError):
+    """bubblewrap worked here but could not build this run's sandbox (its own words are in the message)."""
+
+
 @dataclass(frozen=True)
 class Sandbox:
     """How one job's commands run: in ``workspace`` (the user's path), showing ``folder``'s files.
@@ -289,9 +293,16 @@ class Sandbox:
                 if roots:
                     clean["PYTHONPATH"] = os.pathsep.join([*roots, *filter(None, [clean.get("PYTHONPATH")])])
             argv = [sys.executable, "-S", reaper.__file__, *shell]
-        return await run_command(
+        result = await run_command(
             argv, cwd=self.folder, timeout=timeout, env=clean, output_cap=output_cap, on_output=on_output
         )
+        if self.confined and result.exit_code == 1 and result.output.startswith("bwrap: "):
+            # bwrap's own failure, before the command started: not a test result.
+            raise SandboxFailed(
+                f"the sandbox could not start: {result.output.strip().splitlines()[0]} "
+                "(set sandbox = off to run the tests unconfined)"
+            )
+        return result
 
 
 def sandbox_problem(env: Mapping[str, str] | None = None) -> str | None:

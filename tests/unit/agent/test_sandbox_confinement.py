@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kimi_lsp.agent.sandbox import Sandbox
+from kimi_lsp.agent.sandbox import Sandbox, SandboxFailed
 
 from .sandbox_helpers import BOTH, needs_bwrap, processes_with
 
@@ -240,3 +240,11 @@ async def test_linked_folders_are_the_users_read_only_even_nested_and_edits_land
     # A new file right beside a linked folder lives only for the run (README): never in the user's tree.
     assert not (shadow / "packages/web/beside.js").exists() and not (workspace / "packages/web/beside.js").exists()
     assert sorted(p.name for p in workspace.iterdir()) == [".venv", "packages"]
+
+
+@needs_bwrap
+async def test_a_sandbox_that_cannot_be_built_is_an_error_not_a_test_failure(tmp_path: Path) -> None:
+    # The workspace's path cannot be made on the read-only root: bwrap fails before the command starts.
+    box = Sandbox.choose(tmp_path, Path(f"/kimi-no-such-root-{uuid.uuid4().hex}/ws"))
+    with pytest.raises(SandboxFailed, match=r"the sandbox could not start: bwrap: .*sandbox = off"):
+        await box.run("echo never", timeout=60, env=os.environ)

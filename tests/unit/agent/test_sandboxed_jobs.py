@@ -244,3 +244,21 @@ def test_sandbox_require_without_bwrap_refuses_before_any_model_call(tmp_path: P
     assert done.returncode == 2 and calls == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["status"] == "error" and "sandbox = require" in result["error"] and "bwrap" in result["error"]
+
+
+@BOTH
+def test_doctor_describes_the_sandbox_and_how_to_enable_it(tmp_path: Path, with_bwrap: bool) -> None:
+    with StandIn() as stand_in:
+        done = subprocess.run(
+            [sys.executable, "-m", "kimi_lsp", "doctor"],
+            cwd=tmp_path,
+            env=_env(tmp_path, stand_in, with_bwrap),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    line = next(line for line in done.stdout.splitlines() if line.startswith("sandbox:"))
+    if with_bwrap:
+        assert line.startswith("sandbox: on (bubblewrap") and "no network" in line
+    else:
+        assert line.startswith("sandbox: NOT available (bwrap is not installed") and "install bubblewrap" in line
