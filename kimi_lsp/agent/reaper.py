@@ -1,6 +1,6 @@
 """Run one command and, when it ends, kill every process it left behind (the run without bubblewrap).
 
-Started as a script (``python -S reaper.py ARGV...``, standard library only, so it starts fast and imports
+Started as a script (``python -I -S reaper.py ARGV...``, standard library only, so it starts fast and imports
 nothing from the workspace). It makes itself a child subreaper: a daemon the command double-forks or
 ``setsid``-s away is re-parented here instead of to init, so it is still ours to find and kill. When the
 command exits, every remaining descendant is killed and reaped, then the reaper exits with the command's

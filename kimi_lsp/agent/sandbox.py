@@ -292,7 +292,7 @@ class Sandbox:
                 roots = package_roots(self.folder, self.workspace, self.linked, env)
                 if roots:
                     clean["PYTHONPATH"] = os.pathsep.join([*roots, *filter(None, [clean.get("PYTHONPATH")])])
-            argv = [sys.executable, "-S", reaper.__file__, *shell]
+            argv = [sys.executable, "-I", "-S", reaper.__file__, *shell]
         result = await run_command(
             argv, cwd=self.folder, timeout=timeout, env=clean, output_cap=output_cap, on_output=on_output
         )

@@ -166,6 +166,20 @@ async def test_fix_failing_tests_end_to_end_with_progress(
         await editor.client.shutdown_session()
 
 
+async def test_the_end_message_says_when_the_tests_ran_without_the_sandbox(
+    tmp_path: Path, project: Path, stand_in: StandIn
+) -> None:
+    stand_in.push(*fix_turns())
+    editor = await editor_for(tmp_path, project, stand_in, sandbox="off")
+    try:
+        started = await editor.command("kimi.fixTests", {"uri": editor.open("shapes.py")})
+        end = await editor.wait_end(f"kimi-{started['jobId']}")
+        assert end.message is not None and end.message.startswith("Applied"), end.message
+        assert end.message.endswith("(tests ran without the sandbox)")
+    finally:
+        await editor.client.shutdown_session()
+
+
 async def test_cancel_stops_the_stream_within_two_seconds_and_applies_nothing(
     tmp_path: Path, project: Path, stand_in: StandIn
 ) -> None:
