@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from kimi_lsp.agent.sandbox import Sandbox, SandboxFailed
+from kimi_lsp.agent.sandbox import Sandbox, SandboxFailed, package_roots
+from kimi_lsp.agent.tools import Toolbox
+from kimi_lsp.model.types import ToolCall
 
 from .sandbox_helpers import BOTH, needs_bwrap, processes_with
 
@@ -248,3 +250,43 @@ async def test_a_sandbox_that_cannot_be_built_is_an_error_not_a_test_failure(tmp
     box = Sandbox.choose(tmp_path, Path(f"/kimi-no-such-root-{uuid.uuid4().hex}/ws"))
     with pytest.raises(SandboxFailed, match=r"the sandbox could not start: bwrap: .*sandbox = off"):
         await box.run("echo never", timeout=60, env=os.environ)
+
+
+@BOTH
+async def test_run_tests_tells_the_model_when_the_command_cannot_run(tmp_path: Path, with_bwrap: bool) -> None:
+    toolbox = Toolbox(tmp_path, test_command="no-such-test-runner -q", sandbox=_sandbox(tmp_path, with_bwrap))
+    result = await toolbox.run(ToolCall("functions.RunTests:0", "RunTests", "{}"))
+    assert "exit code 127" in result.text
+    assert "The tests did not run as such: the test command was not found (exit 127)" in result.text
+
+
+FLAT_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "flatshapes"
+version = "0.1"
+
+[tool.setuptools]
+packages = ["flatshapes"]
+"""
+
+
+def test_package_roots_come_from_a_real_editable_finder_and_pth(tmp_path: Path) -> None:
+    """setuptools' flat layout installs a finder (MAPPING); the roots found are the shadow's copies."""
+    workspace, shadow = tmp_path / "ws", tmp_path / "shadow"
+    (workspace / "flatshapes").mkdir(parents=True)
+    (workspace / "flatshapes" / "__init__.py").write_text("")
+    (workspace / "pyproject.toml").write_text(FLAT_PYPROJECT)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(workspace / ".venv")], check=True)
+    pip = [sys.executable, "-m", "pip", "--python", str(workspace / ".venv/bin/python"), "install", "-q"]
+    done = subprocess.run([*pip, "--no-deps", "-e", "."], cwd=workspace, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    site = next((workspace / ".venv/lib").glob("python*/site-packages"))
+    assert list(site.glob("__editable___*_finder.py")), sorted(p.name for p in site.iterdir())
+    (shadow / "flatshapes").mkdir(parents=True)
+    (shadow / ".venv").symlink_to(workspace / ".venv")
+    assert package_roots(shadow, workspace, [".venv"], {}) == [str(shadow)]
+    assert package_roots(shadow, workspace, [], {}) == []  # no linked venv, no VIRTUAL_ENV: nothing to map
