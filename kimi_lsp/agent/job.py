@@ -236,7 +236,7 @@ async def run_job(
             network=settings.test_network,
             linked=shadow.linked,
         )
-        if sandbox.notice:
+        if sandbox.notice and (command or settings.allow_shell):
             log(sandbox.notice)
         before: TestRun | None = None
         if command:
