@@ -427,6 +427,7 @@ def _parse_plain(lines: list[str], root: Path | None) -> TestReport | None:
 
 
 _NOT_FOUND = re.compile(r"(?:not found|No such file or directory|command not found)\s*$", re.MULTILINE)
+_MISSING_PATH = re.compile(r"^ERROR: file or directory not found: (.+)$", re.MULTILINE)
 _COLLECTION = re.compile(
     r"^(?:_+ ERROR collecting (\S+) _+|ImportError: Failed to import test module: (\S+))$", re.MULTILINE
 )
@@ -435,8 +436,9 @@ _COLLECTION = re.compile(
 def run_problem(exit_code: int | None, output: str, report: TestReport) -> str | None:
     """Why this run of the test command says nothing about the code, or None when it ran tests.
 
-    Named: a command not found (exit 127) or not executable (126), no tests collected (pytest's exit 5,
-    unittest's ``NO TESTS RAN``), and test files that could not be collected or imported.
+    Named: a command not found (exit 127) or not executable (126), a test path that does not exist
+    (pytest's exit 4), no tests collected (pytest's exit 5, unittest's ``NO TESTS RAN``), and test files
+    that could not be collected or imported.
     """
     text = _ANSI.sub("", output)
     last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
@@ -444,6 +446,9 @@ def run_problem(exit_code: int | None, output: str, report: TestReport) -> str |
         return f"the test command was not found (exit {exit_code}): {last}"
     if exit_code == 126:
         return f"the test command is not executable (exit 126): {last}"
+    missing = _MISSING_PATH.search(text)
+    if exit_code and missing:
+        return f"the test command names a path that does not exist (exit {exit_code}): {missing.group(1).strip()}"
     no_tests = report.summary_line is not None and _PYTEST_NO_TESTS.match(report.summary_line)
     if exit_code and (no_tests or (exit_code == 5 and "NO TESTS RAN" in text)):
         return f"the test command collected no tests (exit {exit_code}): check its paths and test names"

@@ -96,6 +96,15 @@ def test_no_tests_collected_and_collection_errors_are_named(version: str) -> Non
     assert report.failures[0].path == "tests/test_broken.py" and report.failures[0].line == 1
 
 
+@pytest.mark.parametrize("version", ["8", "9"])
+def test_a_test_path_that_does_not_exist_is_named(version: str) -> None:
+    info, output, report = _parse(f"pytest{version}_bad_path")
+    assert info["exit_code"] == 4
+    assert run_problem(4, output, report) == (
+        "the test command names a path that does not exist (exit 4): tests/nope.py"
+    )
+
+
 @pytest.mark.parametrize(
     ("exit_code", "output", "needle"),
     [
