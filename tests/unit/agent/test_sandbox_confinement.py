@@ -290,3 +290,46 @@ def test_package_roots_come_from_a_real_editable_finder_and_pth(tmp_path: Path) 
     (shadow / ".venv").symlink_to(workspace / ".venv")
     assert package_roots(shadow, workspace, [".venv"], {}) == [str(shadow)]
     assert package_roots(shadow, workspace, [], {}) == []  # no linked venv, no VIRTUAL_ENV: nothing to map
+
+
+HOLDER = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from pathlib import Path
+    from kimi_lsp.agent.sandbox import Sandbox
+
+    async def main():
+        folder = Path(sys.argv[1])
+        box = Sandbox.choose(folder, folder, mode=sys.argv[2])
+        await box.run(f"echo running; setsid sleep {sys.argv[3]}1 & sleep {sys.argv[3]}2", timeout=300,
+                      env=os.environ, on_output=lambda chunk: print(chunk, end="", flush=True))
+
+    asyncio.run(main())
+    """
+)
+
+
+@BOTH
+def test_when_kimi_lsp_itself_is_killed_its_test_runs_die_too(tmp_path: Path, with_bwrap: bool) -> None:
+    (tmp_path / "holder.py").write_text(HOLDER)
+    marker = f"60.{uuid.uuid4().int % 10**9}"
+    holder = subprocess.Popen(
+        [sys.executable, "holder.py", str(tmp_path), "auto" if with_bwrap else "off", marker],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "running\n"
+        deadline = time.monotonic() + 30
+        while len(processes_with(marker)) < 2:  # both sleeps have started
+            assert time.monotonic() < deadline, processes_with(marker)
+            time.sleep(0.02)
+    finally:
+        holder.kill()  # SIGKILL: no chance to clean up; the kernel's parent-death signal must do it
+        holder.wait()
+    deadline = time.monotonic() + 10
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert processes_with(marker) == []
