@@ -223,7 +223,8 @@ async def run_fix(request: Any, settings: Settings, *, json_output: bool, apply:
             log(f"summary: {result.summary}")
         if result.tests_note:
             log(result.tests_note)  # after the model's summary, in kimi-lsp's own words
-        log(f"status: {result.status}" + (f" ({error})" if error else ""))
+        unconfined = "; the tests ran WITHOUT the sandbox" if result.sandboxed is False else ""
+        log(f"status: {result.status}" + (f" ({error})" if error else "") + unconfined)
         if result.transcript:
             log(f"transcript: {result.transcript}")
     if error and not json_output:
@@ -305,11 +306,33 @@ async def _doctor() -> int:
     command = settings.test_command or detect_test_command(root)
     source = "testCommand" if settings.test_command else "detected"
     print(f"test command: {command} ({source})" if command else "test command: none detected (set testCommand)")
+    sandbox_line, sandbox_problem = _describe_sandbox(settings)
+    print(sandbox_line)
+    if sandbox_problem:
+        problems.append(sandbox_problem)
     if problems:
         print("problems: " + "; ".join(problems))
         return EXIT_MODEL if "endpoint unreachable" in problems else EXIT_NOT_FIXED
     print("all good")
     return EXIT_OK
+
+
+def _describe_sandbox(settings: Settings) -> tuple[str, str | None]:
+    """doctor's line about how test runs are confined, and the problem it is when ``sandbox = require``."""
+    from kimi_lsp.agent import bwrap
+    from kimi_lsp.agent.sandbox import ENABLE_HINT, sandbox_problem
+
+    network = "network on (testNetwork)" if settings.test_network else "no network"
+    if settings.sandbox == "off":
+        return "sandbox: off (setting sandbox = off): tests run unconfined, with your files and network", None
+    why = sandbox_problem()
+    if why is None:
+        return (
+            f"sandbox: on (bubblewrap {bwrap.find_bwrap()}): tests see the shadow at the workspace's own path, "
+            f"the rest read-only, credentials hidden, private /tmp, own PID namespace, {network}"
+        ), None
+    line = f"sandbox: NOT available ({why}); tests run unconfined. To enable it: {ENABLE_HINT}"
+    return line, ("sandbox required but unavailable" if settings.sandbox == "require" else None)
 
 
 if __name__ == "__main__":

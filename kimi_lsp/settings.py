@@ -41,6 +41,8 @@ WORKSPACE_CAPPED = frozenset(
         "requestTimeout",
     }
 )
+# Nor loosen what confines the tests it brings: the sandbox and the tests' network are the user's call.
+WORKSPACE_NO_LOOSENING = frozenset({"sandbox", "testNetwork"})
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class Settings:
     max_wall_time: float = 3600.0
     max_job_tokens: int = 100_000_000  # prompt + completion over the whole job; 300 steps near a full window fit
     allow_shell: bool = False
+    sandbox: str = "auto"  # auto | require | off: how test runs are confined (agent/sandbox.py)
+    test_network: bool = False
 
     def with_overrides(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -102,6 +106,8 @@ SPECS: dict[str, _Spec] = {
     "maxWallTime": _Spec("max_wall_time", float, 1.0, 86_400.0),
     "maxJobTokens": _Spec("max_job_tokens", int, 1_000, 1_000_000_000),
     "allowShell": _Spec("allow_shell", bool),
+    "sandbox": _Spec("sandbox", str, choices=("auto", "require", "off")),
+    "testNetwork": _Spec("test_network", bool),
 }
 ATTR_TO_KEY = {spec.attr: key for key, spec in SPECS.items()}
 _DEFAULTS = Settings()
@@ -225,6 +231,12 @@ class SettingsBuilder:
                     "run commands on its own (set it in your editor settings)"
                 )
                 continue
+            if untrusted and key in WORKSPACE_NO_LOOSENING:
+                self.warnings.append(
+                    f"{source}: ignoring '{key}': a file inside the workspace may not change how its tests are "
+                    "sandboxed or give them the network (set it in your editor settings)"
+                )
+                continue
             if key not in SPECS:
                 self.warnings.append(f"{source}: unknown setting '{key}' ignored")
                 continue
@@ -272,6 +284,11 @@ class SettingsBuilder:
             self._set("baseUrl", env["KIMI_BASE_URL"], "env KIMI_BASE_URL")
         if env.get("KIMI_MODEL", "").strip():
             self._set("model", env["KIMI_MODEL"], "env KIMI_MODEL")
+        # The CLI has no flag for these: a user (or CI) sets them in the environment.
+        if env.get("KIMI_SANDBOX", "").strip():
+            self._set("sandbox", env["KIMI_SANDBOX"].strip(), "env KIMI_SANDBOX")
+        if env.get("KIMI_TEST_NETWORK", "").strip():
+            self._set("testNetwork", env["KIMI_TEST_NETWORK"], "env KIMI_TEST_NETWORK")
 
     def build(self) -> LoadedSettings:
         kwargs = {SPECS[key].attr: value for key, value in self._values.items()}

@@ -20,14 +20,14 @@ from typing import Any, Literal
 
 from kimi_lsp.agent import prompts
 from kimi_lsp.agent.loop import CONTEXT_WINDOW, AgentLoop, ChatModel, LoopLimits, StepEvent
-from kimi_lsp.agent.sandbox import run_command, test_env
+from kimi_lsp.agent.sandbox import Sandbox
 from kimi_lsp.agent.shadow import BIG_FILE_BYTES, FileChange, Shadow
 from kimi_lsp.agent.testfiles import test_files
 from kimi_lsp.agent.tools import Toolbox
 from kimi_lsp.agent.transcript import Transcript, new_job_id
 from kimi_lsp.agent.verify import unverified_note, verify
 from kimi_lsp.context import ContextRequest, Diagnostic, TokenEstimator, WorkspaceIndex, build_context
-from kimi_lsp.context.failures import TestReport, parse_test_output
+from kimi_lsp.context.failures import TestReport, parse_test_output, run_problem
 from kimi_lsp.errors import ConfigError, KimiError, ToolError
 from kimi_lsp.model.types import Usage
 from kimi_lsp.settings import Settings
@@ -69,6 +69,7 @@ class TestRun:
     duration: float
     failures: list[dict[str, Any]]
     output: str
+    problem: str | None = None  # why the run says nothing about the code (failures.run_problem)
 
     @property
     def ok(self) -> bool:
@@ -84,12 +85,15 @@ class TestRun:
             "timed_out": self.timed_out,
             "duration": round(self.duration, 3),
             "failures": self.failures,
+            "problem": self.problem,
         }
 
     def for_model(self) -> str:
         counts = f"exit code {self.exit_code}; {self.passed} passed, {self.failed} failed, {self.errors} errors"
         if self.timed_out:
             counts += "; TIMED OUT"
+        if self.problem:
+            counts += f"; {self.problem}"
         output = self.output
         if len(output) > TEST_OUTPUT_FOR_MODEL:
             half = TEST_OUTPUT_FOR_MODEL // 2
@@ -121,6 +125,8 @@ class JobResult:
         """A short mention for one-line messages: "changes tests: a, b" (empty when it changes none)."""
         return "changes tests: " + ", ".join(self.tests_changed) if self.tests_changed else ""
 
+    sandboxed: bool | None = None  # None: no test ran
+
     def to_json(self) -> dict[str, Any]:
         return {
             "status": self.status,
@@ -145,16 +151,24 @@ class JobResult:
                 "after": self.after.to_json() if self.after else None,
                 "changed": self.tests_changed,
                 "note": self.tests_note,
+                "sandboxed": self.sandboxed,
             },
             "transcript": self.transcript,
             "job_id": self.job_id,
         }
 
 
-async def run_tests(command: str, root: Path, settings: Settings) -> TestRun:
-    """Run the whole test command in ``root`` under the sandbox and parse what it printed."""
-    result = await run_command(command, cwd=root, timeout=settings.test_timeout, env=test_env(os.environ))
-    report: TestReport = parse_test_output(result.output, root)
+async def run_tests(command: str, root: Path, settings: Settings, sandbox: Sandbox | None = None) -> TestRun:
+    """Run the whole test command in ``root`` under the sandbox and parse what it printed.
+
+    Without ``sandbox`` (tests on save, in the user's own tree) one is chosen from ``settings``.
+    """
+    if sandbox is None:
+        sandbox = await asyncio.to_thread(
+            Sandbox.choose, root, root, mode=settings.sandbox, network=settings.test_network
+        )
+    result = await sandbox.run(command, timeout=settings.test_timeout, env=os.environ)
+    report: TestReport = parse_test_output(result.output, sandbox.seen_root)
     return TestRun(
         exit_code=result.exit_code,
         passed=report.passed,
@@ -167,14 +181,21 @@ async def run_tests(command: str, root: Path, settings: Settings) -> TestRun:
             {"test_id": f.test_id, "path": f.path, "line": f.line, "message": f.message} for f in report.failures
         ],
         output=result.output,
+        problem=None if result.timed_out else run_problem(result.exit_code, result.output, report),
     )
 
 
 async def _verification_run(
-    what: str, command: str, root: Path, settings: Settings, transcript: Transcript, log: Callable[[str], None]
+    what: str,
+    command: str,
+    root: Path,
+    settings: Settings,
+    sandbox: Sandbox,
+    transcript: Transcript,
+    log: Callable[[str], None],
 ) -> TestRun:
     log(f"verifying ({what}): {command}")
-    after = await run_tests(command, root, settings)
+    after = await run_tests(command, root, settings, sandbox)
     transcript.write("tests.after", {**after.to_json(), "with": what})
     log(f"tests after ({what}): {_counts(after)}")
     return after
@@ -241,13 +262,26 @@ async def run_job(
         shadow = await _make_shadow(root, dict(request.overlays))
         if shadow.too_big:
             log(f"left out of the shadow workspace (over {BIG_FILE_BYTES // 2**20} MiB): {', '.join(shadow.too_big)}")
+        sandbox = await asyncio.to_thread(
+            Sandbox.choose,
+            shadow.root,
+            root,
+            mode=settings.sandbox,
+            network=settings.test_network,
+            linked=shadow.linked,
+        )
+        if sandbox.notice and (command or settings.allow_shell):
+            log(sandbox.notice)
         before: TestRun | None = None
         if command:
             log(f"running tests before any change: {command}")
-            before = await run_tests(command, shadow.root, settings)
-            result.before = before
+            before = await run_tests(command, shadow.root, settings, sandbox)
+            result.before, result.sandboxed = before, sandbox.confined
             transcript.write("tests.before", before.to_json())
             log(f"tests before: {_counts(before)}")
+            if before.problem and not before.problem.startswith("tests could not be collected"):
+                # Nothing the model does can make a command that cannot run pass: stop before spending tokens.
+                raise ConfigError(f"the tests cannot run, so nothing can be verified: {before.problem}")
             if request.kind == "fix_tests" and before.ok:
                 result.status = "no_change"
                 result.summary = "The tests already pass; nothing to fix."
@@ -266,7 +300,8 @@ async def run_job(
             test_command=command,
             test_timeout=settings.test_timeout,
             allow_shell=settings.allow_shell,
-            env=test_env(os.environ),
+            env=os.environ,
+            sandbox=sandbox,
             aliases=(root,),  # the model may echo the user's absolute paths; they mean the shadow's copy
         )
         loop = AgentLoop(
@@ -313,7 +348,7 @@ async def run_job(
                 result.tests_changed,
                 command,
                 keep_test_edits=request.kind == "refactor",  # the user's instruction may ask for test changes
-                run=lambda what: _verification_run(what, command, shadow.root, settings, transcript, log),
+                run=lambda what: _verification_run(what, command, shadow.root, settings, sandbox, transcript, log),
             )
             result.after, result.tests_note = check.after, check.note
             if check.note:

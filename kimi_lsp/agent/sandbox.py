@@ -1,21 +1,33 @@
-"""Running a command the way tests must run: contained, bounded and killable.
+"""Running a command the way tests must run: confined, bounded and killable. The one path for every test run.
 
-Each command gets its own session (so its own process group), no stdin, stdout and stderr merged into
-one capped buffer, and a timeout. On timeout, on cancellation of the awaiting task, and after a normal
-exit (to sweep up daemons a test left behind) the whole process group is terminated: SIGTERM, a short
-grace, then SIGKILL. Cancellation re-raises :class:`asyncio.CancelledError` once the group is dead.
+:class:`Sandbox` decides how a job's commands run (tests before, ``RunTests``, verification, ``Shell``,
+tests on save): confined by bubblewrap when it works here (see :mod:`kimi_lsp.agent.bwrap`), else under
+the reaper (:mod:`kimi_lsp.agent.reaper`) that kills what the command leaves behind, with the shadow's
+package roots first on ``PYTHONPATH`` so an editable install still imports the shadow's code.
+
+:func:`run_command` is the process mechanics underneath: its own session (so its own process group), no
+stdin, stdout and stderr merged into one capped buffer, and a timeout. On timeout, on cancellation of the
+awaiting task, and after a normal exit the whole process group is terminated: SIGTERM, a short grace,
+then SIGKILL. Cancellation re-raises :class:`asyncio.CancelledError` once the group is dead.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
+import dataclasses
 import os
+import re
 import signal
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from kimi_lsp.agent import bwrap, reaper
+from kimi_lsp.errors import ConfigError, KimiError
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 DRAIN_AFTER_EXIT = 2.0  # seconds to keep reading after the main process is gone (output still in the pipe)
@@ -190,3 +202,159 @@ async def run_command(
         duration=time.monotonic() - started,
         truncated=buffer.dropped > 0,
     )
+
+
+ENABLE_HINT = (
+    "install bubblewrap (Debian/Ubuntu/Fedora package 'bubblewrap') and allow unprivileged user namespaces "
+    "(or run as root); set sandbox = require to refuse unconfined runs"
+)
+
+
+class SandboxUnavailable(ConfigError):
+    """``sandbox = require`` and bubblewrap cannot confine a run here (exit 2, before any model call)."""
+
+
+class SandboxFailed(KimiError):
+    """bubblewrap worked here but could not build this run's sandbox (its own words are in the message)."""
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """How one job's commands run: in ``workspace`` (the user's path), showing ``folder``'s files.
+
+    ``folder`` is the shadow (or the workspace itself, for tests on save); ``linked`` the heavy folders
+    the shadow links to the user's tree. ``confined`` says whether bubblewrap is in use; when it is not,
+    ``notice`` says why, to be told once per job.
+    """
+
+    folder: Path
+    workspace: Path
+    linked: tuple[str, ...] = ()
+    confined: bool = False
+    network: bool = False
+    notice: str | None = None
+    bwrap_path: str | None = None
+
+    @property
+    def seen_root(self) -> Path:
+        """The folder's path as the command sees it (the one its output's absolute paths start with)."""
+        return self.workspace if self.confined else self.folder
+
+    @classmethod
+    def choose(
+        cls,
+        folder: Path,
+        workspace: Path,
+        *,
+        mode: str = "auto",
+        network: bool = False,
+        linked: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> Sandbox:
+        """Decide for ``mode`` (auto | require | off); blocks briefly the first time (bwrap is tried once)."""
+        base = cls(Path(os.path.realpath(folder)), Path(os.path.realpath(workspace)), tuple(linked), network=network)
+        if mode == "off":
+            return dataclasses.replace(base, notice="the sandbox is off (setting sandbox = off)")
+        why = sandbox_problem(env)
+        if why is None:
+            return dataclasses.replace(base, confined=True, bwrap_path=bwrap.find_bwrap(env))
+        if mode == "require":
+            raise SandboxUnavailable(
+                f"sandbox = require, but test runs cannot be sandboxed here: {why}; {ENABLE_HINT.split(';')[0]}"
+            )
+        return dataclasses.replace(base, notice=f"tests run WITHOUT the sandbox ({why}); to enable it: {ENABLE_HINT}")
+
+    async def run(
+        self,
+        command: str,
+        *,
+        timeout: float,
+        env: Mapping[str, str],
+        on_output: Callable[[str], None] | None = None,
+        output_cap: int = 200_000,
+    ) -> CommandResult:
+        """Run a shell command line for a test or a tool; ``env`` is cleaned with :func:`test_env` here."""
+        clean = test_env(env)
+        shell = ["/bin/sh", "-c", command]
+        if self.confined and self.bwrap_path:
+            clean["TMPDIR"] = "/tmp"
+            argv = bwrap.command(
+                self.bwrap_path,
+                shell,
+                folder=self.folder,
+                workspace=self.workspace,
+                linked=self.linked,
+                network=self.network,
+                hide=bwrap.hidden_places(env),
+            )
+        else:
+            if self.folder != self.workspace:
+                roots = package_roots(self.folder, self.workspace, self.linked, env)
+                if roots:
+                    clean["PYTHONPATH"] = os.pathsep.join([*roots, *filter(None, [clean.get("PYTHONPATH")])])
+            argv = [sys.executable, "-I", "-S", reaper.__file__, *shell]
+        result = await run_command(
+            argv, cwd=self.folder, timeout=timeout, env=clean, output_cap=output_cap, on_output=on_output
+        )
+        if self.confined and result.exit_code == 1 and result.output.startswith("bwrap: "):
+            # bwrap's own failure, before the command started: not a test result.
+            raise SandboxFailed(
+                f"the sandbox could not start: {result.output.strip().splitlines()[0]} "
+                "(set sandbox = off to run the tests unconfined)"
+            )
+        return result
+
+
+def sandbox_problem(env: Mapping[str, str] | None = None) -> str | None:
+    """None when bubblewrap can confine test runs here; else what stands in the way."""
+    if not sys.platform.startswith("linux"):
+        return f"bubblewrap needs Linux; this is {sys.platform}"
+    found = bwrap.find_bwrap(env)
+    if found is None:
+        return "bwrap is not installed (not on PATH)"
+    problem = bwrap.probe(found)
+    return None if problem is None else f"bwrap cannot create a sandbox: {problem}"
+
+
+_MAPPING = re.compile(r"^MAPPING\s*(?::[^=]*)?=\s*(\{.*?\})\s*$", re.MULTILINE | re.DOTALL)
+
+
+def package_roots(folder: Path, workspace: Path, linked: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """The shadow's copies of the import roots that editable installs point into the user's workspace.
+
+    Read from the ``.pth`` files and setuptools' editable finders of the linked virtualenvs (and of
+    ``VIRTUAL_ENV``); put first on ``PYTHONPATH`` they make the shadow's code win over the user's.
+    """
+    venvs = [os.path.realpath(folder / rel) for rel in linked]
+    if env.get("VIRTUAL_ENV"):
+        venvs.append(os.path.realpath(env["VIRTUAL_ENV"]))
+    found: list[Path] = []
+    for venv in dict.fromkeys(venvs):
+        for site in Path(venv).glob("lib/python*/site-packages"):
+            found += _editable_paths(site)
+    roots: list[str] = []
+    for path in found:
+        try:
+            rel = Path(os.path.realpath(path)).relative_to(workspace)
+        except ValueError:
+            continue
+        copy = str(folder / rel)
+        if copy not in roots and os.path.isdir(copy):
+            roots.append(copy)
+    return roots
+
+
+def _editable_paths(site: Path) -> list[Path]:
+    paths: list[Path] = []
+    for pth in sorted(site.glob("*.pth")):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            for line in pth.read_text(encoding="utf-8").splitlines():
+                line = line.strip()
+                if line and not line.startswith(("#", "import ", "import\t")):
+                    paths.append(Path(line))
+    for finder in sorted(site.glob("__editable___*_finder.py")):
+        with contextlib.suppress(OSError, UnicodeDecodeError, ValueError, SyntaxError):
+            match = _MAPPING.search(finder.read_text(encoding="utf-8"))
+            mapping = ast.literal_eval(match.group(1)) if match else {}
+            paths += [Path(target).parent for target in mapping.values() if isinstance(target, str)]
+    return paths

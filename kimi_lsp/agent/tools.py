@@ -21,7 +21,7 @@ import regex
 
 from kimi_lsp.agent.patch import apply_patch
 from kimi_lsp.agent.replace import parse_edits, replace_exactly
-from kimi_lsp.agent.sandbox import CommandResult, run_command, test_env
+from kimi_lsp.agent.sandbox import CommandResult, Sandbox
 from kimi_lsp.agent.search import UNSAFE_WHOLE_TEXT, Search, clean_glob, glob_to_regex
 from kimi_lsp.agent.syntax import numbered, syntax_problem
 from kimi_lsp.agent.tool_specs import (
@@ -40,7 +40,7 @@ from kimi_lsp.agent.tool_specs import (
     int_arg,
     str_arg,
 )
-from kimi_lsp.context.failures import TestReport, parse_test_output
+from kimi_lsp.context.failures import TestReport, parse_test_output, run_problem
 from kimi_lsp.errors import ToolError
 from kimi_lsp.model.types import ToolCall, ToolSpec
 from kimi_lsp.workspace.listing import walk_shown
@@ -82,8 +82,11 @@ class Toolbox:
         on_output: Callable[[str], None] | None = None,
         aliases: Sequence[Path] = (),
         grep_timeout: float = GREP_TIMEOUT,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.root = Path(os.path.realpath(root))
+        # The job passes its sandbox; alone (tests, tools), commands run unconfined in ``root``.
+        self.sandbox = sandbox or Sandbox(self.root, self.root)
         self.test_command = test_command.strip() if test_command and test_command.strip() else None
         self.test_timeout = test_timeout
         self.grep_timeout = grep_timeout
@@ -285,14 +288,8 @@ class Toolbox:
     async def run_tests(self, selection: Sequence[str] = ()) -> tuple[CommandResult, TestReport]:
         """Run the test command in the workspace (used by RunTests and by the job's own verification)."""
         command = self.test_argv(selection)
-        result = await run_command(
-            command,
-            cwd=self.root,
-            timeout=self.test_timeout,
-            env=test_env(self._env),
-            on_output=self._on_output,
-        )
-        report = parse_test_output(result.output, self.root, result.exit_code)
+        result = await self.sandbox.run(command, timeout=self.test_timeout, env=self._env, on_output=self._on_output)
+        report = parse_test_output(result.output, self.sandbox.seen_root, result.exit_code)
         return result, report
 
     async def _run_tests(self, args: dict[str, Any]) -> ToolResult:
@@ -309,13 +306,7 @@ class Toolbox:
     async def _shell(self, args: dict[str, Any]) -> ToolResult:
         command = str_arg(args, "command", required=True)
         assert command is not None
-        result = await run_command(
-            command,
-            cwd=self.root,
-            timeout=self.test_timeout,
-            env=test_env(self._env),
-            on_output=self._on_output,
-        )
+        result = await self.sandbox.run(command, timeout=self.test_timeout, env=self._env, on_output=self._on_output)
         status = (
             f"timed out after {self.test_timeout:g}s; the command's processes were killed"
             if result.timed_out
@@ -404,6 +395,9 @@ def _format_tests(command: str, result: CommandResult, report: TestReport) -> st
             f"exit code {result.exit_code} in {result.duration:.1f}s: "
             + (counts if report.parsed else "no test summary recognised in the output")
         )
+        problem = run_problem(result.exit_code, result.output, report)
+        if problem:
+            out.append(f"The tests did not run as such: {problem}")
     if report.failures:
         out.append("Failing tests:")
         for failure in report.failures[:30]:

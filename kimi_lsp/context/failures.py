@@ -1,9 +1,13 @@
 """Read a test runner's output: counts, failing tests and the code lines they point at.
 
-pytest is understood in full (summary line, short test summary, failure sections with their
-traceback frames in any ``--tb`` style). unittest's ``Ran N tests`` / ``FAILED (failures=1)`` and the
-plain ``N passed, N failed`` line are understood too. Anything else falls back to the locations found in
-the text, with ``parsed=False`` so callers judge success by the exit code instead.
+pytest 7, 8 and 9 are understood in full (summary line, also with pytest 9's ``N subtests passed``;
+short test summary with ``SUBFAILED`` subtests; failure sections with their traceback frames in any
+``--tb`` style; ``-q``, ``-v``, ``-rA`` and xdist's ``-n``). unittest's and Django's ``Ran N tests`` /
+``FAILED (failures=1)`` and the plain ``N passed, N failed`` line are understood too. Anything else falls
+back to the locations found in the text, with ``parsed=False`` so callers judge success by the exit code.
+:func:`run_problem` names a run that says nothing about the code: a command not found or not executable,
+no tests collected, tests that could not be imported. The fixtures in ``tests/fixtures/runner_output`` are
+these tools' real outputs.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-__all__ = ["Failure", "TestReport", "parse_locations", "parse_test_output"]
+__all__ = ["Failure", "TestReport", "parse_locations", "parse_test_output", "run_problem"]
 
 
 @dataclass(frozen=True)
@@ -56,13 +60,13 @@ class TestReport:
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 # pytest's closing line, with or without the ``=`` banner (``-q`` drops it).
-_PYTEST_COUNT = re.compile(r"(\d+) (failed|passed|skipped|errors?|xfailed|xpassed|deselected|warnings?|rerun)\b")
-_PYTEST_SUMMARY = re.compile(
-    r"^=*\s*((?:\d+ (?:failed|passed|skipped|errors?|xfailed|xpassed|deselected|warnings?|rerun),? ?)+)"
-    r"(?:in [\d.]+s.*?)?\s*=*\s*$"
-)
+_PYTEST_WORDS = r"(?:failed|passed|skipped|errors?|xfailed|xpassed|deselected|warnings?|rerun)"
+# pytest 9 counts subtests apart (``120 subtests passed``): not tests, so not added to the counts.
+_PYTEST_COUNT = re.compile(rf"(\d+) (subtests )?({_PYTEST_WORDS})\b")
+_PYTEST_SUMMARY = re.compile(rf"^=*\s*((?:\d+ (?:subtests )?{_PYTEST_WORDS},? ?)+)(?:in [\d.]+s.*?)?\s*=*\s*$")
 _PYTEST_NO_TESTS = re.compile(r"^=*\s*no tests ran\b.*$")
-_SHORT_SUMMARY = re.compile(r"^(FAILED|ERROR) (.+)$")
+_SHORT_SUMMARY = re.compile(r"^(FAILED|ERROR|SUBFAILED(?:\((.*?)\))?) (.+)$")
+_SUBTESTS_ROLLUP = re.compile(r"^contains \d+ failed subtests?$")
 _SECTION_BANNER = re.compile(r"^=+ (FAILURES|ERRORS|warnings summary|short test summary info) =+$")
 _SECTION_TITLE = re.compile(r"^_{3,} (.+?) _{3,}$")
 _ANY_BANNER = re.compile(r"^={5,}")
@@ -226,8 +230,9 @@ def _parse_pytest(lines: list[str], root: Path | None) -> TestReport | None:
         stripped = line.strip()
         if _PYTEST_SUMMARY.match(stripped) and (" in " in stripped or stripped.startswith("=")):
             summary_line = stripped
-            for number, word in _PYTEST_COUNT.findall(stripped):
-                counts[word.rstrip("s") if word.startswith("error") else word] = int(number)
+            for number, subtests, word in _PYTEST_COUNT.findall(stripped):
+                if not subtests:
+                    counts[word.rstrip("s") if word.startswith("error") else word] = int(number)
             break
         if _PYTEST_NO_TESTS.match(stripped):
             summary_line = stripped
@@ -263,15 +268,24 @@ def _parse_pytest(lines: list[str], root: Path | None) -> TestReport | None:
 
     failures: list[Failure] = []
     used_sections: set[str] = set()
+    with_subfailures: set[str] = set()
     for line in lines:
         match = _SHORT_SUMMARY.match(line.rstrip())
         if not match:
             continue
-        test_id, message = _split_short_summary(match.group(2))
-        found = _matching_section(test_id, sections)
+        test_id, message = _split_short_summary(match.group(3))
+        subtest = match.group(2) if match.group(1).startswith("SUBFAILED") else None
+        if subtest is None and test_id in with_subfailures and _SUBTESTS_ROLLUP.match(message):
+            used_sections.add(_matching_section(test_id, sections) or "")
+            continue  # "contains 3 failed subtests": each one is already listed with its own place
+        # A subtest's section is titled ``test_name (i=1)``; the runnable id stays the test's own.
+        found = _matching_section(f"{test_id} ({subtest})" if subtest else test_id, sections)
         block = sections.get(found, []) if found else []
         if found:
             used_sections.add(found)
+        if subtest is not None:
+            with_subfailures.add(test_id)
+            message = f"[{subtest}] {message}" if subtest else message
         failures.append(_failure(test_id, message, block, root))
     # Sections without a short-summary line (``-r`` turned off): still failures.
     for key in order:
@@ -409,4 +423,37 @@ def _parse_plain(lines: list[str], root: Path | None) -> TestReport | None:
                 summary_line=line.strip(),
                 parsed=True,
             )
+    return None
+
+
+_NOT_FOUND = re.compile(r"(?:not found|No such file or directory|command not found)\s*$", re.MULTILINE)
+_MISSING_PATH = re.compile(r"^ERROR: file or directory not found: (.+)$", re.MULTILINE)
+_COLLECTION = re.compile(
+    r"^(?:_+ ERROR collecting (\S+) _+|ImportError: Failed to import test module: (\S+))$", re.MULTILINE
+)
+
+
+def run_problem(exit_code: int | None, output: str, report: TestReport) -> str | None:
+    """Why this run of the test command says nothing about the code, or None when it ran tests.
+
+    Named: a command not found (exit 127) or not executable (126), a test path that does not exist
+    (pytest's exit 4), no tests collected (pytest's exit 5, unittest's ``NO TESTS RAN``), and test files
+    that could not be collected or imported.
+    """
+    text = _ANSI.sub("", output)
+    last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
+    if exit_code == 127 or (exit_code not in (0, None) and not report.parsed and _NOT_FOUND.search(last)):
+        return f"the test command was not found (exit {exit_code}): {last}"
+    if exit_code == 126:
+        return f"the test command is not executable (exit 126): {last}"
+    missing = _MISSING_PATH.search(text)
+    if exit_code and missing:
+        return f"the test command names a path that does not exist (exit {exit_code}): {missing.group(1).strip()}"
+    no_tests = report.summary_line is not None and _PYTEST_NO_TESTS.match(report.summary_line)
+    if exit_code and (no_tests or (exit_code == 5 and "NO TESTS RAN" in text)):
+        return f"the test command collected no tests (exit {exit_code}): check its paths and test names"
+    broken = [a or b for a, b in _COLLECTION.findall(text)]
+    if broken and exit_code not in (0, None):
+        shown = ", ".join(dict.fromkeys(broken[:5]))
+        return f"tests could not be collected (import or collection errors) in {shown}"
     return None

@@ -217,6 +217,8 @@ class JobManager:
                     await asyncio.shield(closer())
             # The region stays taken until the result is delivered: a new job must not race the edit.
             end_message, told = await self._deliver(job, job.result)
+            if job.result.sandboxed is False:
+                end_message += " (tests ran without the sandbox)"
             job.state = "done"
         except asyncio.CancelledError:
             job.state = "cancelled"

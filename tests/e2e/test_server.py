@@ -166,6 +166,20 @@ async def test_fix_failing_tests_end_to_end_with_progress(
         await editor.client.shutdown_session()
 
 
+async def test_the_end_message_says_when_the_tests_ran_without_the_sandbox(
+    tmp_path: Path, project: Path, stand_in: StandIn
+) -> None:
+    stand_in.push(*fix_turns())
+    editor = await editor_for(tmp_path, project, stand_in, sandbox="off")
+    try:
+        started = await editor.command("kimi.fixTests", {"uri": editor.open("shapes.py")})
+        end = await editor.wait_end(f"kimi-{started['jobId']}")
+        assert end.message is not None and end.message.startswith("Applied"), end.message
+        assert end.message.endswith("(tests ran without the sandbox)")
+    finally:
+        await editor.client.shutdown_session()
+
+
 async def test_cancel_stops_the_stream_within_two_seconds_and_applies_nothing(
     tmp_path: Path, project: Path, stand_in: StandIn
 ) -> None:
@@ -423,7 +437,8 @@ async def test_shutdown_cancels_jobs_and_leaves_no_child_or_temp_folder(
 ) -> None:
     marker = tmp_path / "hung.pid"
     (project / "test_shapes.py").write_text(hanging_unittest(marker), encoding="utf-8")
-    editor = await editor_for(tmp_path, project, stand_in)
+    # Unsandboxed, so the hung test can report its host pid outside the workspace (bwrap's own case: test_sandbox*).
+    editor = await editor_for(tmp_path, project, stand_in, sandbox="off")
     uri = editor.open("shapes.py")
     await editor.command("kimi.fixTests", {"uri": uri})
     await editor.wait_for(lambda: marker.exists() and marker.read_text())
@@ -595,7 +610,8 @@ async def test_server_killed_or_orphaned_still_kills_tests_and_removes_the_shado
 ) -> None:
     marker = tmp_path / "hung.pid"
     (project / "test_shapes.py").write_text(hanging_unittest(marker), encoding="utf-8")
-    editor = await editor_for(tmp_path, project, stand_in)
+    # Unsandboxed, so the hung test can report its host pid outside the workspace (bwrap's own case: test_sandbox*).
+    editor = await editor_for(tmp_path, project, stand_in, sandbox="off")
     server = editor.client._server
     assert server is not None
     uri = editor.open("shapes.py")

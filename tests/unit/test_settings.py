@@ -130,6 +130,19 @@ def test_workspace_file_cannot_turn_on_a_shell_or_tests_on_save(tmp_path: Path) 
     assert from_editor.settings.allow_shell and from_editor.settings.run_tests_on_save
 
 
+def test_workspace_file_cannot_loosen_the_sandbox_or_give_tests_the_network(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, "sandbox = 'off'\ntestNetwork = true")
+    loaded = load_settings(tmp_path, env={})
+    assert loaded.settings.sandbox == "auto" and loaded.settings.test_network is False
+    assert any("'sandbox'" in w for w in loaded.warnings) and any("'testNetwork'" in w for w in loaded.warnings)
+    from_editor = load_settings(tmp_path, env={}, editor={"sandbox": "require", "testNetwork": True})
+    assert from_editor.settings.sandbox == "require" and from_editor.settings.test_network
+    from_env = load_settings(tmp_path, env={"KIMI_SANDBOX": "off", "KIMI_TEST_NETWORK": "true"})
+    assert from_env.settings.sandbox == "off" and from_env.settings.test_network
+    with pytest.raises(ConfigError, match="sandbox"):
+        load_settings(tmp_path, env={"KIMI_SANDBOX": "sometimes"})
+
+
 def test_editor_blanks_do_not_hide_the_workspace_test_command(tmp_path: Path) -> None:
     write_pyproject(tmp_path, "testCommand = 'pytest -q'")
     for blank in (None, "", "  "):

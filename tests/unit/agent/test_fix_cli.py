@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -20,16 +21,23 @@ from kimi_lsp.testing import STAND_IN_KEY, Fault, ScriptedCall, StandIn, Turn
 from kimi_lsp.testing.processes import alive, hanging_unittest
 
 BUGGY = "def area(width, height):\n    return width + height\n"
+# The project's test reports what it saw in its output (the sandbox lets it write nowhere else): the
+# variables' names, and a short hash of each value, so the output stays small enough to reach the model.
 TESTS = (
-    "import os, unittest\n\nfrom shapes import area\n\n\n"
+    "import hashlib, os, unittest\n\nfrom shapes import area\n\n\n"
     "class AreaTest(unittest.TestCase):\n"
     "    def test_area(self):\n"
-    "        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'seen_env.txt'), 'a') as out:\n"
-    "            out.write(repr(sorted(os.environ.items())))\n"
-    "        with open(os.environ['SEEN_ENV_COPY'], 'a') as out:\n"
-    "            out.write(repr(sorted(os.environ.items())))\n"
+    "        names = ' '.join(sorted(os.environ))\n"
+    "        hashes = ' '.join(sorted(hashlib.sha256(v.encode()).hexdigest()[:12] for v in os.environ.values()))\n"
+    "        print(f'ENV-NAMES {names}\\nENV-HASHES {hashes}', flush=True)\n"
     "        self.assertEqual(area(3, 4), 12)\n"
 )
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:12]
+
+
 TEST_COMMAND = f"{sys.executable} -m unittest"
 
 
@@ -55,7 +63,7 @@ def project(tmp_path: Path) -> Path:
 def cli_env(tmp_path: Path, stand_in: StandIn | None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("KIMI_API_KEY", "MOONSHOT_API_KEY", "KIMI_BASE_URL")}
     env["KIMI_LSP_STATE_DIR"] = str(tmp_path / "state")
-    env["SEEN_ENV_COPY"] = str(tmp_path / "seen_env.txt")  # where the project's tests report what they saw
+    env["SEEN_ENV_MARKER"] = "marker-the-tests-do-see"
     if stand_in is not None:
         env["KIMI_API_KEY"] = STAND_IN_KEY
         env["KIMI_BASE_URL"] = stand_in.url
@@ -120,11 +128,11 @@ def test_the_api_key_never_reaches_the_tests(tmp_path: Path, project: Path) -> N
     with StandIn(fix_turns()) as stand_in:
         env = cli_env(tmp_path, stand_in, MOONSHOT_API_KEY="sk-moonshot-also-secret")
         done = run_cli(["fix", "--test", TEST_COMMAND, "--json"], env, project)
+        first = stand_in.chat_requests[0].body.decode("utf-8")  # carries the first test run's output
     assert done.returncode == 0, done.stderr
-    seen = (tmp_path / "seen_env.txt").read_text(encoding="utf-8")
-    assert "SEEN_ENV_COPY" in seen  # the tests did run and report
-    assert STAND_IN_KEY not in seen and "sk-moonshot-also-secret" not in seen
-    assert "KIMI_API_KEY" not in seen
+    assert "SEEN_ENV_MARKER" in first and _hash("marker-the-tests-do-see") in first  # the tests did run and report
+    assert _hash(STAND_IN_KEY) not in first and _hash("sk-moonshot-also-secret") not in first
+    assert "KIMI_API_KEY" not in first.split("ENV-NAMES", 1)[1].split("\\n", 1)[0]
 
 
 def test_recovers_from_rate_limit_overload_and_a_cut_stream(tmp_path: Path, project: Path) -> None:
@@ -184,7 +192,8 @@ def test_ctrl_c_cancels_kills_the_hung_tests_and_exits_130(tmp_path: Path, proje
     with StandIn() as stand_in:
         process = subprocess.Popen(
             [sys.executable, "-m", "kimi_lsp", "fix", "--test", TEST_COMMAND, "--json"],
-            env=cli_env(tmp_path, stand_in),
+            # Unsandboxed, so the hung test can report its host pid outside the workspace (bwrap: test_sandbox*).
+            env=cli_env(tmp_path, stand_in, KIMI_SANDBOX="off"),
             cwd=project,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -303,7 +312,6 @@ def test_a_job_failing_midway_still_reports_what_it_spent(tmp_path: Path, projec
 
 def test_tests_cannot_read_the_key_from_kimi_lsps_own_environment(tmp_path: Path, project: Path) -> None:
     """A test walking up /proc/<pid>/environ of its ancestors must not find the key kimi-lsp was started with."""
-    report = tmp_path / "ancestors.txt"
     (project / "test_shapes.py").write_text(
         "import os, unittest\n\n\nclass Snoop(unittest.TestCase):\n    def test_snoop(self):\n"
         "        pid, found = os.getppid(), []\n"
@@ -316,15 +324,15 @@ def test_tests_cannot_read_the_key_from_kimi_lsps_own_environment(tmp_path: Path
         "                found.append('unreadable')\n"
         "                break\n"
         "            pid = int(stat.rsplit(')', 1)[1].split()[1])\n"
-        f"        open({str(report)!r}, 'w').write(','.join(found))\n",
+        "        self.fail('ANCESTORS ' + ','.join(found) + ' END')\n",  # the report reaches the model's prompt
         encoding="utf-8",
     )
-    with StandIn([Turn(reasoning="nothing to do", content="The tests pass.")]) as stand_in:
+    with StandIn([Turn(reasoning="nothing to do", content="Nothing I can fix.")]) as stand_in:
         env = cli_env(tmp_path, stand_in, MOONSHOT_API_KEY="sk-moonshot-also-secret")
         done = run_cli(["fix", "--test", TEST_COMMAND, "--json"], env, project)
-        assert len(stand_in.chat_requests) == 0  # the tests passed before: nothing to fix, but they ran
-    assert done.returncode == 0, done.stderr
-    seen = report.read_text(encoding="utf-8").split(",")
+        first = stand_in.chat_requests[0].body.decode("utf-8")
+    assert json.loads(done.stdout)["status"] == "no_change", done.stderr
+    seen = first.split("ANCESTORS ", 1)[1].split(" END", 1)[0].split(",")
     assert seen and "True" not in seen, seen
 
 
