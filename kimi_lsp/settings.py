@@ -11,6 +11,7 @@ the user's code or API key.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ WORKSPACE_CAPPED = frozenset(
         "maxWallTime",
         "testTimeout",
         "requestTimeout",
+        "connectTimeout",
+        "retryBaseDelay",
     }
 )
 # Nor loosen what confines the tests it brings: the sandbox and the tests' network are the user's call.
@@ -156,6 +159,8 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             value = float(value)
         except (TypeError, ValueError):
             raise bad("expected a number") from None
+        if not math.isfinite(value):
+            raise bad("expected a finite number")  # nan compares false to every limit: it would lift them all
     elif spec.kind is str:
         if not isinstance(value, str):
             raise bad("expected a string")
@@ -250,7 +255,7 @@ class SettingsBuilder:
         """``value`` from a workspace file, or the default when it would raise the limit above it."""
         default = getattr(_DEFAULTS, SPECS[key].attr)
         try:
-            raised = float(value) > default
+            raised = not float(value) <= default  # true for nan too
         except (TypeError, ValueError):
             return value  # not a number: ``_set`` reports it
         if not raised:

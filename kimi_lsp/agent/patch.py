@@ -22,6 +22,7 @@ from kimi_lsp.agent.syntax import syntax_problem
 from kimi_lsp.errors import ToolError
 from kimi_lsp.workspace.paths import relpath_of, resolve_in_root
 from kimi_lsp.workspace.reading import read_text
+from kimi_lsp.workspace.redact import KEY_REFUSAL, key_lines
 
 _MAX_FUZZ = 2
 
@@ -190,6 +191,10 @@ def _patch_lines(doc: _Text, hunks: list[Hunk], rel: str) -> tuple[list[HunkResu
             ok = False
             continue
         replacement, consumed = _apply_match(doc.lines, match)
+        if not key_lines(doc.lines).isdisjoint(range(match.start, match.start + consumed)):
+            results.append(HunkResult(index, False, message=f"hunk {index} of {len(hunks)}: {KEY_REFUSAL}"))
+            ok = False
+            continue
         doc.lines[match.start : match.start + consumed] = replacement
         if hunk.old_start is not None:
             drift = match.start + len(replacement) - (hunk.old_start - 1 + len(old))

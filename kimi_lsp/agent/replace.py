@@ -13,6 +13,7 @@ from typing import Any
 from kimi_lsp.agent.nearest import explain_mismatch
 from kimi_lsp.agent.tool_specs import bool_arg, str_arg
 from kimi_lsp.errors import ToolError
+from kimi_lsp.workspace.redact import KEY_REFUSAL, key_lines
 from kimi_lsp.workspace.text import to_lf
 
 __all__ = ["parse_edits", "replace_exactly"]
@@ -37,7 +38,13 @@ def replace_exactly(rel: str, text: str, edits: list[Edit]) -> tuple[str, int]:
                 f"{which}the old text occurs {found} times in {rel} (at lines {at}); "
                 "add surrounding lines to make it unique, or set replace_all to true." + _none_applied(edits)
             )
-        lines_changed.append(text.count("\n", 0, text.find(old)) + 1)
+        keys = key_lines(text.split("\n"))
+        starts = [m.start() for m in re.finditer(re.escape(old), text)] if replace_all else [text.find(old)]
+        for start in starts if keys else ():
+            first = text.count("\n", 0, start)
+            if not keys.isdisjoint(range(first, first + old.count("\n") + 1)):
+                raise ToolError(f"{which}{KEY_REFUSAL}.{_none_applied(edits)}")
+        lines_changed.append(text.count("\n", 0, starts[0]) + 1)
         text = text.replace(old, new) if replace_all else text.replace(old, new, 1)
     return text, min(lines_changed)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import warnings
 
+from kimi_lsp.workspace.redact import KEY_MARK, key_lines
+
 CONTEXT = 3
 
 
@@ -25,13 +27,16 @@ def compile_error(source: str, relpath: str) -> SyntaxError | None:
 
 
 def numbered(lines: list[str], first: int, last: int, mark: int | None = None) -> str:
-    """Lines ``first..last`` (1-based, inclusive) numbered like ``cat -n``; ``mark`` gets an arrow."""
+    """Lines ``first..last`` (1-based, inclusive) of a whole file's ``lines``, numbered like ``cat -n``; ``mark``
+    gets an arrow. Lines inside a private key block are shown as a mark: every excerpt a tool prints is made here."""
     first = max(first, 1)
     last = min(last, len(lines))
+    hidden = key_lines(lines[:last])
     out = []
     for number in range(first, last + 1):
         arrow = ">" if number == mark else " "
-        out.append(f"{arrow}{number:5}\t{lines[number - 1]}")
+        text = KEY_MARK if number - 1 in hidden else lines[number - 1]
+        out.append(f"{arrow}{number:5}\t{text}")
     return "\n".join(out)
 
 

@@ -326,10 +326,13 @@ def _read_window(root: Path, path: Path, rel: str, offset: int, count: int) -> s
         if sniff_binary(handle):
             raise ToolError(f"{rel} is a binary file; it cannot be shown or edited as text")
         window = read_lines(handle, offset, count, keep=LONG_LINE)
-    if window.total == 0:
+    total = window.total
+    if total == 0:
         return f"[{rel} is empty]"
-    if offset > window.total:
-        raise ToolError(f"line_offset {offset} is past the end of {rel}, which has {window.total} lines")
+    if total is not None and offset > total:
+        raise ToolError(f"line_offset {offset} is past the end of {rel}, which has {total} lines")
+    if not window.lines:
+        raise ToolError(f"line_offset {offset} is past the end of {rel}")
     out: list[str] = []
     size = 0
     cut = 0
@@ -344,8 +347,9 @@ def _read_window(root: Path, path: Path, rel: str, offset: int, count: int) -> s
         out.append(entry)
         size += len(entry) + 1
         last = number
-    notes = [f"{rel}: lines {offset}-{last} of {window.total}"]
-    if last < window.total:
+    of = f"{total}" if total is not None else f"more than {last} (the file is too big to count its lines)"
+    notes = [f"{rel}: lines {offset}-{last} of {of}"]
+    if total is None or last < total:
         notes.append(f"to read more, call ReadFile with line_offset={last + 1}")
     if cut:
         notes.append(f"{cut} long line(s) cut at {LONG_LINE} characters")

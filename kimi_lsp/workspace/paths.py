@@ -11,6 +11,7 @@ the user's file.
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
@@ -41,8 +42,9 @@ def resolve_in_root(root: Path, user_path: str, *, aliases: Sequence[Path] = (),
         raise ToolError("the path is empty; give a path relative to the workspace root")
     if has_control_characters(user_path):
         raise ToolError(
-            "the path contains a control character (newline, tab, NUL, ...); such names are refused: "
-            "give a plain path relative to the workspace root"
+            "the path contains a control, invisible or line-breaking character (newline, tab, NUL, zero-width "
+            "space, bidi override, ...) or is not in Unicode NFC; such names are refused: give a plain path "
+            "relative to the workspace root"
         )
     real_root = _real_root(root)
     text = user_path.strip()
@@ -83,9 +85,15 @@ def _map_absolute(candidate: Path, root: Path, real_root: Path, aliases: Sequenc
 
 
 def has_control_characters(text: str) -> bool:
-    """True when ``text`` holds a C0 control character or DEL: a newline in a file name can forge lines of a
-    diff or a report, so no such name is ever created, listed in a result or written back."""
-    return any(ord(char) < 32 or ord(char) == 127 for char in text)
+    """True when ``text`` holds a character that breaks or hides a line: controls (C0, DEL, C1), format
+    characters (zero-width spaces, bidi overrides), line and paragraph separators; or is not in NFC (a twin of
+    another name that looks the same). A newline in a file name can forge lines of a diff or a report, and an
+    invisible one can pass a change off as another file: no such name is created, listed or written back."""
+    if text.isascii():
+        return any(ord(char) < 32 or ord(char) == 127 for char in text)
+    if unicodedata.normalize("NFC", text) != text:
+        return True
+    return any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in text)
 
 
 def is_plain_relpath(text: str) -> bool:

@@ -76,6 +76,26 @@ _SECRET_NAMES = (
     "credentials-*",
     "*.secret",
     "*.secrets",
+    ".my.cnf",  # MySQL client password
+    ".databrickscfg",
+    "application_default_credentials.json",  # gcloud: a refresh token
+    "kaggle.json",
+    ".terraformrc",
+    "terraform.rc",
+    ".sentryclirc",
+    "serviceaccountkey*.json",  # Firebase Admin SDK keys, under the names their docs and console use
+    "*-firebase-adminsdk-*.json",
+    "firebase-adminsdk-*.json",
+    "token.json",  # Google API quickstarts keep the user's OAuth tokens here
+    "token.pickle",
+    ".clasprc.json",
+    "rclone.conf",
+    "*.ovpn",  # OpenVPN profiles carry the client key inline
+    ".bash_history",  # commands typed with tokens in them
+    ".zsh_history",
+    ".python_history",
+    ".psql_history",
+    ".mysql_history",
 )
 _SECRET_NAME_RE = re.compile("|".join(fnmatch.translate(pattern) for pattern in _SECRET_NAMES), re.IGNORECASE)
 
@@ -91,7 +111,9 @@ _CODE_SUFFIXES = frozenset(
 )
 
 # Folders whose files are secret whatever they are called, at any depth below them.
-_SECRET_TREES = frozenset({".ssh", ".gnupg"})
+_SECRET_TREES = frozenset({".ssh", ".gnupg", ".azure"})
+# Deeper folders secret whole (their last parts): AWS SSO's cached access tokens.
+_SECRET_SUBTREES = (".aws/sso",)
 
 # File name -> the folders (their last parts, one or more: ``.config/gh``) where that file is secret.
 _SECRET_IN_FOLDER: dict[str, tuple[str, ...]] = {
@@ -99,6 +121,7 @@ _SECRET_IN_FOLDER: dict[str, tuple[str, ...]] = {
     "config": (".aws", ".kube", ".git"),  # a repository's config may carry a token in a remote URL
     "config.json": (".docker",),
     "hosts.yml": (".config/gh",),  # GitHub CLI tokens
+    "hub": (".config",),  # hub CLI GitHub token
 }
 # Every secret folder has a dotted part, so a file with no dot in its folder is in none of them.
 assert all("." in folder for folders in _SECRET_IN_FOLDER.values() for folder in folders)
@@ -174,6 +197,9 @@ def is_secret_path(relpath: str) -> bool:
     parts = folder.lower().split("/")
     # A secret folder anywhere above (``.ssh/keys/x``) counts whatever the file is called.
     if not _SECRET_TREES.isdisjoint(parts):
+        return True
+    framed = "/" + "/".join(parts) + "/"
+    if any(f"/{tree}/" in framed for tree in _SECRET_SUBTREES):
         return True
     folders = _SECRET_IN_FOLDER.get(name.lower())
     if not folders:

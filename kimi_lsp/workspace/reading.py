@@ -38,7 +38,8 @@ __all__ = [
 EDIT_MAX_BYTES = 8 * 1024 * 1024  # larger files are not text the model should rewrite whole
 SNIFF_BYTES = 8192
 _CHUNK = 1 << 20
-_LEAD = 80  # bytes of a line enough to see a key block's BEGIN or END
+_LEAD = 4096  # bytes of a line searched for a key block's BEGIN or END
+COUNT_MAX_BYTES = 64 * 1024 * 1024  # past the window, lines are counted this far into a file and no further
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -75,6 +76,9 @@ def _check_descriptor(fd: int, root: Path, rel: str, allow_secret: bool) -> None
         raise ToolError(f"{rel} is a directory; use Glob to list files in it")
     if not stat.S_ISREG(mode):
         raise ToolError(f"{rel} is not a regular file (a FIFO, socket or device); only regular files are read")
+    if os.fstat(fd).st_nlink > 1:
+        # A hard link made inside the shadow may share its bytes with any file outside it.
+        raise ToolError(f"{rel} is a hard link (it has other names, maybe outside the workspace); it is not read")
     try:
         real = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
@@ -118,7 +122,7 @@ class LineWindow:
     """Lines ``first``.. of a file (LF-normalised, each cut at ``keep`` characters) and facts about the rest."""
 
     lines: list[tuple[int, str, int]]  # (line number, text shown, full length in characters)
-    total: int  # lines in the whole file
+    total: int | None  # lines in the whole file; None when it was too big to count
     lossy: bool  # some shown bytes were not UTF-8 and were replaced
 
 
@@ -136,12 +140,13 @@ def read_lines(handle: BinaryIO, first: int, count: int, *, keep: int) -> LineWi
     length = 0
     ended_with_newline = True
     lossy = False
-    limit = keep * 4 + 1  # bytes worth keeping of a line: up to 4 bytes a character, plus a CR
+    limit = max(keep * 4 + 1, _LEAD)  # bytes worth keeping of a line: up to 4 bytes a character, plus a CR
     tail = b""
+    counted = 0
 
     def end_line() -> None:
         nonlocal lossy
-        secret = keys.feed(bytes(head[:_LEAD]).decode("utf-8", errors="replace"))
+        secret = keys.feed(bytes(head).decode("utf-8", errors="replace"))
         if not first <= number <= last:
             return
         raw, size = bytes(head), length
@@ -152,6 +157,9 @@ def read_lines(handle: BinaryIO, first: int, count: int, *, keep: int) -> LineWi
         kept.append((number, text[:keep], max(size, len(text))))
 
     while chunk := handle.read(_CHUNK):
+        counted += len(chunk)
+        if number > last and counted > COUNT_MAX_BYTES:
+            return LineWindow(kept, None, lossy)  # a sparse terabyte, or a file still growing: stop counting
         ended_with_newline = chunk.endswith(b"\n")
         newlines = chunk.count(b"\n")
         quiet = b"PRIVATE KEY" not in tail + chunk

@@ -11,16 +11,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-__all__ = ["MARK", "KeyBlockTracker", "Redactor", "is_secret_env_name"]
+__all__ = ["KEY_REFUSAL", "MARK", "KeyBlockTracker", "Redactor", "is_secret_env_name", "key_lines"]
 
 MARK = "[secret withheld by kimi-lsp]"
 KEY_MARK = "[private key withheld by kimi-lsp]"
 
-_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----")
-_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
-# A key block, or its start up to the end of the text when the text was cut inside it.
+# PEM, OpenSSH and PGP ("-----BEGIN ... PRIVATE KEY-----") and SSH2 ("---- BEGIN SSH2 ... PRIVATE KEY ----").
+_BEGIN = re.compile(r"-{4,5} ?BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}")
+_END = re.compile(r"-{4,5} ?END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}")
+# A key block, or its start up to the end of the text when the text was cut inside it; PuTTY's private lines.
 _BLOCK = re.compile(
-    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
+    rf"{_BEGIN.pattern}.*?(?:{_END.pattern}|\Z)|Private-Lines: \d+\n.*?(?=Private-MAC|\Z)",
     re.DOTALL,
 )
 # Token shapes issued by well-known services; each is specific enough not to hit ordinary code.
@@ -29,10 +30,19 @@ _TOKENS = re.compile(
     \b(?:AKIA|ASIA)[0-9A-Z]{16}\b                      # AWS access key id
     | \bgh[pousr]_[A-Za-z0-9]{36,}\b                   # GitHub tokens
     | \bgithub_pat_[A-Za-z0-9_]{22,}\b
-    | \bglpat-[A-Za-z0-9_-]{20,}                       # GitLab
-    | \bxox[abposr]-[A-Za-z0-9-]{10,}                  # Slack
+    | \bgl(?:pat|rt|ptt|dt|cbt)-[A-Za-z0-9_-]{20,}     # GitLab
+    | \b(?:xox[abposr]|xapp)-[A-Za-z0-9-]{10,}         # Slack
+    | hooks\.slack\.com/services/[A-Za-z0-9/]{20,}
     | \bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}           # OpenAI, Anthropic, Moonshot style API keys
-    | \b[sr]k_live_[A-Za-z0-9]{20,}\b                  # Stripe
+    | \b[sr]k_(?:live|test)_[A-Za-z0-9]{20,}\b         # Stripe
+    | \bwhsec_[A-Za-z0-9]{20,}
+    | \bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{30,}      # SendGrid
+    | \bGOCSPX-[A-Za-z0-9_-]{20,}                      # Google OAuth client secret
+    | \bdop_v1_[a-f0-9]{64}\b                          # DigitalOcean
+    | \bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}\b            # Shopify
+    | \bhvs\.[A-Za-z0-9_-]{20,}                        # HashiCorp Vault
+    | \bdckr_pat_[A-Za-z0-9_-]{20,}                    # Docker Hub
+    | LS0tLS1CRUdJTi[A-Za-z0-9+/=]{20,}                # a PEM block, base64-encoded (Kubernetes, kubeconfig)
     | \bAIza[0-9A-Za-z_-]{35}\b                        # Google API key
     | \bnpm_[A-Za-z0-9]{36}\b                          # npm
     | \bpypi-AgE[A-Za-z0-9_-]{50,}                     # PyPI
@@ -42,7 +52,13 @@ _TOKENS = re.compile(
 )
 # scheme://user:password@host: the password goes, the rest stays readable.
 _URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:)([^\s@/]+)(@)")
-_AWS_SECRET = re.compile(r"(?i)(aws_secret_access_key\s*[=:]\s*[\"']?)([A-Za-z0-9/+=]{40})")
+_AWS_SECRET = re.compile(r"(?i)((?:aws_secret_access_key|secretaccesskey)[\"']?\s*[=:]\s*[\"']?)([A-Za-z0-9/+=]{40})")
+_ACCOUNT_KEY = re.compile(r"(?i)(AccountKey=)([A-Za-z0-9+/=]{40,})")
+# A quoted literal assigned to a secret-looking name (Django's SECRET_KEY, a settings file's PASSWORD).
+_ASSIGNED = re.compile(
+    r"(?i)(\b\w*(?:SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_KEY|AUTH_TOKEN|ACCESS_TOKEN)\w*[\"']?\s*[=:]\s*[\"'])"
+    r"([^\"'\s]{12,})"
+)
 
 _SECRET_NAME = re.compile(
     r"(?i)(?:^|_)(?:KEY|KEYS|TOKEN|TOKENS|SECRET|SECRETS|PASS|PASSWD|PASSWORD|PASSPHRASE|AUTH|CREDENTIALS?|"
@@ -79,11 +95,12 @@ class Redactor:
     def __call__(self, text: str) -> str:
         if not text:
             return text
-        if "PRIVATE KEY" in text:
+        if "PRIVATE KEY" in text or "Private-Lines:" in text:
             text = _BLOCK.sub(_block_mark, text)
         text = _TOKENS.sub(MARK, text)
         text = _URL_PASSWORD.sub(lambda m: m.group(1) + MARK + m.group(3), text)
-        text = _AWS_SECRET.sub(lambda m: m.group(1) + MARK, text)
+        for keyed in (_AWS_SECRET, _ACCOUNT_KEY, _ASSIGNED):
+            text = keyed.sub(lambda m: m.group(1) + MARK, text)
         if self._values is not None:
             text = self._values.sub(MARK, text)
         return text
@@ -104,13 +121,26 @@ class KeyBlockTracker:
     def __init__(self) -> None:
         self.inside = False
 
-    def feed(self, line_start: str) -> bool:
-        """Take the next line (its first 80 characters suffice); True when that line is part of a key."""
+    def feed(self, line: str) -> bool:
+        """Take the next line; True when that line is part of a key."""
         if not self.inside:
-            if _BEGIN.search(line_start):
-                self.inside = not _END.search(line_start)
+            if _BEGIN.search(line):
+                self.inside = not _END.search(line)
                 return True
+            if line.startswith("Private-Lines:"):  # PuTTY: the private lines follow, up to Private-MAC
+                self.inside = True
             return False
-        if _END.search(line_start):
+        if _END.search(line) or line.startswith("Private-MAC"):
             self.inside = False
         return True
+
+
+def key_lines(lines: list[str]) -> set[int]:
+    """The 0-based indexes of ``lines`` that lie inside a private key block (its BEGIN and END included)."""
+    if not any("PRIVATE KEY" in line or "Private-Lines:" in line for line in lines):
+        return set()
+    tracker = KeyBlockTracker()
+    return {index for index, line in enumerate(lines) if tracker.feed(line)}
+
+
+KEY_REFUSAL = "that text lies inside a private key block; kimi-lsp neither shows nor edits keys"

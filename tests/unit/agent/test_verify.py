@@ -34,7 +34,7 @@ def test_the_user_versions_are_seen_by_the_run_and_the_models_are_back_afterward
         seen: list[job.TestRun] = []
 
         async def run(_what: str) -> job.TestRun:
-            seen.append(await job.run_tests(SHOW, shadow.root, Settings()))
+            seen.append(await job.run_tests(SHOW, shadow.root, Settings(sandbox="off")))  # host paths, as linked
             return seen[-1]
 
         check = asyncio.run(

@@ -80,26 +80,25 @@ EDIT_PROBES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="edit tools show file lines without the key-block tracking ReadFile has")
 @pytest.mark.parametrize("probe", sorted(EDIT_PROBES))
 async def test_edit_tools_never_show_the_lines_of_a_private_key(ws: Path, probe: str) -> None:
     result = await Toolbox(ws, test_command=None).run(EDIT_PROBES[probe])
     seen = as_the_model_sees(result.text)
-    assert "KEY" in seen  # the probe reached the file (its END or BEGIN line is named in the answer)
+    assert "KEY" in seen.upper()  # the probe reached the file (the answer names the key, or its BEGIN/END line)
     leaked = [line[:12] for line in KEY_BODY if line in seen]
     assert not leaked, seen
 
 
-@pytest.mark.xfail(strict=True, reason="ReadFile shows a key whose BEGIN line an edit removed")
 async def test_read_file_after_the_begin_line_is_edited_away_still_withholds_the_key(ws: Path) -> None:
     box = Toolbox(ws, test_command=None)
     edit = {"old": "-----BEGIN RSA PRIVATE KEY-----", "new": "# key"}
-    assert (await box.run(call("StrReplaceFile", {"path": "deploy/deploy_key", "edit": edit}))).ok
+    edited = await box.run(call("StrReplaceFile", {"path": "deploy/deploy_key", "edit": edit}))
+    # Either the edit is refused (kimi-lsp does not edit keys), or the key stays withheld after it.
+    assert edited.ok or "private key" in edited.text
     seen = as_the_model_sees((await box.run(call("ReadFile", {"path": "deploy/deploy_key"}))).text)
     assert not [line for line in KEY_BODY if line in seen], seen
 
 
-@pytest.mark.xfail(strict=True, reason="KeyBlockTracker looks for BEGIN in a line's first 80 bytes only")
 async def test_a_window_inside_a_key_whose_begin_line_starts_late_is_withheld(ws: Path) -> None:
     # A long name (or deep indentation) before the key: BEGIN starts after column 80.
     name = "PRODUCTION_BASTION_HOST_DEPLOY_PRIVATE_KEY_FOR_THE_CI_PIPELINE_AND_RELEASES"
@@ -107,7 +106,7 @@ async def test_a_window_inside_a_key_whose_begin_line_starts_late_is_withheld(ws
     assert (ws / "settings.py").read_text(encoding="utf-8").index("-----BEGIN") > 80
     result = await Toolbox(ws, test_command=None).run(call("ReadFile", {"path": "settings.py", "line_offset": 2}))
     seen = as_the_model_sees(result.text)
-    assert "END RSA PRIVATE KEY" in seen  # the window reached the key
+    assert "private key withheld" in seen  # the window reached the key
     assert not [line for line in KEY_BODY if line in seen], seen
 
 
@@ -143,7 +142,6 @@ UNCOVERED = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="redact.py knows PEM blocks and a few token shapes only")
 @pytest.mark.parametrize("kind", sorted(UNCOVERED))
 def test_other_well_known_secret_shapes_are_withheld(kind: str) -> None:
     text = UNCOVERED[kind]
@@ -153,7 +151,6 @@ def test_other_well_known_secret_shapes_are_withheld(kind: str) -> None:
 # -- (2) tool reads and writes: hard links and links a test left in the shadow --------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="a hard link is a regular file under the root: nothing checks st_nlink")
 async def test_read_file_and_grep_refuse_a_hard_link_to_a_file_outside(ws: Path) -> None:
     os.link(ws.parent / "outside.txt", ws / "notes.txt")  # what a test in the shadow can do
     box = Toolbox(ws, test_command=None)
@@ -162,7 +159,6 @@ async def test_read_file_and_grep_refuse_a_hard_link_to_a_file_outside(ws: Path)
     assert "OUTSIDE-CONTENT" not in read.text + grep.text
 
 
-@pytest.mark.xfail(strict=True, reason="write_text writes in place: through a hard link, into the outside file")
 async def test_write_file_never_changes_a_file_outside_through_a_hard_link(ws: Path) -> None:
     outside = ws.parent / "outside.txt"
     before = outside.read_bytes()
@@ -214,7 +210,6 @@ ODD_NAMES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="only C0 controls and DEL are refused in paths")
 @pytest.mark.parametrize("kind", sorted(ODD_NAMES))
 def test_invisible_or_line_breaking_characters_in_paths_are_refused(ws: Path, kind: str) -> None:
     (ws / "café.py").write_text("x = 1\n", encoding="utf-8")
@@ -225,7 +220,6 @@ def test_invisible_or_line_breaking_characters_in_paths_are_refused(ws: Path, ki
 # -- (5) limits a workspace file can set ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="nan > default is False, so _capped lets it through; nan passes min/max too")
 @pytest.mark.parametrize("key", ["testTimeout", "maxWallTime", "requestTimeout"])
 def test_a_workspace_file_cannot_lift_a_time_limit_with_nan(tmp_path: Path, key: str) -> None:
     # asyncio.wait_for(..., nan) never times out, and `elapsed > nan` is never true: no limit at all.
@@ -235,7 +229,6 @@ def test_a_workspace_file_cannot_lift_a_time_limit_with_nan(tmp_path: Path, key:
     assert value <= getattr(DEFAULTS, SPECS[key].attr)
 
 
-@pytest.mark.xfail(strict=True, reason="connectTimeout and retryBaseDelay are not in WORKSPACE_CAPPED")
 @pytest.mark.parametrize(("key", "value"), [("connectTimeout", 300), ("retryBaseDelay", 60)])
 def test_a_workspace_file_cannot_raise_the_waits_between_attempts(tmp_path: Path, key: str, value: int) -> None:
     (tmp_path / ".kimi-lsp.toml").write_text(f"{key} = {value}\n", encoding="utf-8")
@@ -349,7 +342,6 @@ UNKNOWN_SECRET_FILES = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="policy._SECRET_NAMES does not list these well-known credential files")
 @pytest.mark.parametrize("relpath", UNKNOWN_SECRET_FILES)
 def test_well_known_credential_files_are_secret_by_name(relpath: str) -> None:
     assert is_secret_path(relpath)
