@@ -9,8 +9,6 @@ import asyncio
 import contextlib
 import os
 import re
-import stat
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -33,6 +31,7 @@ from kimi_lsp.model.types import Usage
 from kimi_lsp.settings import Settings
 from kimi_lsp.workspace.paths import resolve_in_root
 from kimi_lsp.workspace.redact import Redactor
+from kimi_lsp.workspace.text import write_confined
 
 JobKind = Literal["fix_tests", "fix", "refactor"]
 Status = Literal["fixed", "not_fixed", "unverified", "no_change", "cancelled", "error"]
@@ -342,9 +341,12 @@ async def run_job(
                 result.status = "unverified"
                 result.tests_note = unverified_note(result.tests_changed)
                 return result
+            if diff.refused:
+                refused = ", ".join(diff.refused)
+                log(f"left out of the result (a test turned them into links or special files): {refused}")
             check = await verify(
                 shadow,
-                diff.changes,
+                [*diff.files, *diff.refused],
                 result.tests_changed,
                 command,
                 keep_test_edits=request.kind == "refactor",  # the user's instruction may ask for test changes
@@ -498,28 +500,27 @@ def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
     stale = changed_since(root, changes)
     if stale:
         raise KimiError("not applied: these files changed in the working tree while the job ran: " + ", ".join(stale))
+    linked = [change.path for change in changes if _passes_a_link(root, change.path)]
+    if linked:
+        # A tracked link (or a folder link on the way) would carry the write to wherever it points.
+        raise KimiError(
+            "not applied: these paths are links in your tree; apply them from the diff: " + ", ".join(linked)
+        )
     try:
-        targets = [(resolve_in_root(root, change.path, allow_secret=True), change) for change in changes]
+        for change in changes:
+            if change.new_text is None:
+                resolve_in_root(root, change.path, allow_secret=True).unlink(missing_ok=True)
+            else:
+                write_confined(root, change.path, change.new_text.encode("utf-8"))
     except ToolError as exc:
         raise KimiError(f"not applied: {exc}") from None
-    for path, change in targets:
-        if change.new_text is None:
-            path.unlink(missing_ok=True)
-            continue
-        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-        _write_atomically(path, change.new_text.encode("utf-8"), mode)
 
 
-def _write_atomically(target: Path, data: bytes, mode: int) -> None:
-    # A crash or a full disk mid-write leaves the old file, never half of the new one.
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".kimi-tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+def _passes_a_link(root: Path, relpath: str) -> bool:
+    """True when ``relpath`` under ``root``, or a folder on its way, is a symbolic link."""
+    path = root
+    for part in relpath.split("/"):
+        path = path / part
+        if path.is_symlink():
+            return True
+    return False

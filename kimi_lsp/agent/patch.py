@@ -23,6 +23,7 @@ from kimi_lsp.errors import ToolError
 from kimi_lsp.workspace.paths import relpath_of, resolve_in_root
 from kimi_lsp.workspace.reading import read_text
 from kimi_lsp.workspace.redact import KEY_REFUSAL, key_lines
+from kimi_lsp.workspace.text import write_confined
 
 _MAX_FUZZ = 2
 
@@ -254,7 +255,7 @@ def _apply_file(root: Path, section: FilePatch, check: Callable[[str, str, str |
     try:
         if old_path is None:
             assert new_path is not None
-            return _create(new_path, rel, section, check)
+            return _create(root, new_path, rel, section, check)
         if not old_path.is_file():
             return FilePatchResult(
                 rel, action, False, message=f"{old_rel} does not exist; to create it use --- /dev/null"
@@ -276,7 +277,7 @@ def _apply_file(root: Path, section: FilePatch, check: Callable[[str, str, str |
         problem = check(rel, new_text, original)
         if problem:
             return FilePatchResult(rel, action, False, tuple(results), problem)
-        _write(new_path, new_text, old_path)
+        write_confined(root, relpath_of(root, new_path), new_text.encode("utf-8"), mode=_mode_of(old_path))
         if action == "rename":
             old_path.unlink()
         message = _describe(results) + (f"; renamed from {renamed_from}" if renamed_from else "")
@@ -286,7 +287,7 @@ def _apply_file(root: Path, section: FilePatch, check: Callable[[str, str, str |
 
 
 def _create(
-    path: Path, rel: str, section: FilePatch, check: Callable[[str, str, str | None], str | None]
+    root: Path, path: Path, rel: str, section: FilePatch, check: Callable[[str, str, str | None], str | None]
 ) -> FilePatchResult:
     lines = [text for hunk in section.hunks for tag, text in hunk.lines if tag != "-"]
     no_eol = any(hunk.new_no_eol for hunk in section.hunks)
@@ -303,16 +304,12 @@ def _create(
     problem = check(rel, text, None)
     if problem:
         return FilePatchResult(rel, "create", False, message=problem)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(text.encode("utf-8"))
+    write_confined(root, relpath_of(root, path), text.encode("utf-8"))
     return FilePatchResult(rel, "create", True, message=f"created ({len(lines)} lines)")
 
 
-def _write(path: Path, text: str, like: Path) -> None:
-    mode = like.stat().st_mode & 0o7777
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(text.encode("utf-8"))
-    path.chmod(mode)
+def _mode_of(path: Path) -> int:
+    return path.stat().st_mode & 0o7777
 
 
 def apply_patch(

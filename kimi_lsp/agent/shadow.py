@@ -19,16 +19,17 @@ import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 from kimi_lsp.agent.unidiff import file_diff, is_binary
-from kimi_lsp.errors import KimiError
+from kimi_lsp.errors import KimiError, ToolError
 from kimi_lsp.workspace import git
 from kimi_lsp.workspace.listing import walk
 from kimi_lsp.workspace.paths import is_plain_relpath, resolve_in_root
 from kimi_lsp.workspace.policy import LINKED_DIRS, is_never_copied_dir, is_secret_path
+from kimi_lsp.workspace.reading import open_confined
 
 # Files a test run leaves behind; never part of the result.
 _JUNK_SUFFIXES = (".pyc", ".pyo")
@@ -37,6 +38,13 @@ _COPY_WORKERS = 8
 # Files larger than this are left out of the shadow (with a note to the model): a copy would hold them twice
 # in memory (the snapshot keeps what the shadow started with), and no edit the model makes needs them.
 BIG_FILE_BYTES = 32 * 1024 * 1024
+
+
+class _Refused:
+    """What ``Shadow._read_current`` gives for a path whose content must not leave the shadow."""
+
+
+REFUSED = _Refused()
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,7 @@ class ShadowDiff:
 
     unified: str
     changes: list[FileChange]
+    refused: list[str] = field(default_factory=list)  # changed into what no result may carry (a link out, ...)
 
     @property
     def files(self) -> list[str]:
@@ -222,30 +231,38 @@ class Shadow:
         ]
         return sorted(set(candidates) - set(git.ignored(self.root, self.source / ".git", candidates)))
 
-    def _read_current(self, rel: str) -> bytes | None:
-        try:
-            return (self.root / rel).read_bytes()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+    def _read_current(self, rel: str) -> bytes | _Refused | None:
+        """The file's bytes now; None when it is gone; ``REFUSED`` when it became something a result must not
+        carry (a link or hard link to a file outside, a FIFO): a test may have made it, the model never can."""
+        path = self.root / rel
+        if not os.path.lexists(path):
             return None
+        try:
+            with open_confined(self.root, path, rel, allow_secret=True) as handle:
+                return handle.read()
+        except ToolError:
+            return REFUSED
 
-    def changed_bytes(self) -> dict[str, tuple[bytes | None, bytes | None]]:
-        """``relpath -> (old, new)`` for every file the shadow changed, created or deleted."""
+    def changed_bytes(self) -> tuple[dict[str, tuple[bytes | None, bytes | None]], list[str]]:
+        """``relpath -> (old, new)`` for every file the shadow changed, created or deleted; and the paths that
+        changed into something whose content must not leave the shadow (reported, never carried)."""
         changed: dict[str, tuple[bytes | None, bytes | None]] = {}
-        for rel, entry in self._snapshot.items():
+        refused: list[str] = []
+        for rel in [*self._snapshot, *self._new_files()]:
+            entry = self._snapshot.get(rel)
             current = self._read_current(rel)
-            if current != entry.data:
-                changed[rel] = (entry.data, current)
-        for rel in self._new_files():
-            current = self._read_current(rel)
-            if current is not None:
-                changed[rel] = (None, current)
-        return dict(sorted(changed.items()))
+            if isinstance(current, _Refused):
+                refused.append(rel)
+            elif current != (entry.data if entry else None):
+                changed[rel] = (entry.data if entry else None, current)
+        return dict(sorted(changed.items())), sorted(refused)
 
     def diff(self) -> ShadowDiff:
         """The shadow's work so far as one git-style unified diff plus a per-file list."""
         parts: list[str] = []
         changes: list[FileChange] = []
-        for rel, (old, new) in self.changed_bytes().items():
+        changed, refused = self.changed_bytes()
+        for rel, (old, new) in changed.items():
             mode = self._snapshot[rel].mode if rel in self._snapshot else (self.root / rel).stat().st_mode
             parts.append(file_diff(rel, old, new, mode=_git_mode(mode)))
             binary = is_binary(old or b"") or is_binary(new or b"")
@@ -257,7 +274,7 @@ class Shadow:
                     binary,
                 )
             )
-        return ShadowDiff("".join(parts), changes)
+        return ShadowDiff("".join(parts), changes, refused)
 
     # -- back to the user's tree ------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from kimi_lsp.model.types import ToolCall, ToolSpec
 from kimi_lsp.workspace.listing import walk_shown
 from kimi_lsp.workspace.paths import relpath_of, resolve_in_root
 from kimi_lsp.workspace.reading import open_confined, read_lines, read_text, sniff_binary
-from kimi_lsp.workspace.text import to_lf, with_endings_of, write_text
+from kimi_lsp.workspace.text import to_lf, with_endings_of, write_confined
 
 
 @dataclass
@@ -162,7 +162,7 @@ class Toolbox:
         problem = syntax_problem(rel, new_text, old_text)
         if problem:
             raise ToolError(problem)
-        write_text(path, new_text)
+        write_confined(self.root, rel, new_text.encode("utf-8"))
         self.touched.add(rel)
 
     # -- reading ----------------------------------------------------------------------------------

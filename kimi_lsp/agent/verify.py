@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kimi_lsp.agent import prompts
-from kimi_lsp.agent.shadow import FileChange, Shadow
+from kimi_lsp.agent.shadow import Shadow
 from kimi_lsp.agent.testfiles import test_files
 from kimi_lsp.workspace.paths import resolve_in_root
+from kimi_lsp.workspace.text import write_confined
 
 if TYPE_CHECKING:
     from kimi_lsp.agent.job import TestRun
@@ -44,17 +45,18 @@ class Verification:
 
 async def verify(
     shadow: Shadow,
-    changes: Sequence[FileChange],
+    changed: Sequence[str],
     offered: Sequence[str],
     command: str,
     *,
     keep_test_edits: bool,
     run: Runner,
 ) -> Verification:
-    """Run ``command`` on the shadow's change; ``changes`` is everything the shadow changed, ``offered`` the
-    test files among what the result offers. ``keep_test_edits``: the user asked for test changes."""
+    """Run ``command`` on the shadow's change; ``changed`` is every path the shadow changed (those refused from
+    the result included), ``offered`` the test files among what the result offers. ``keep_test_edits``: the user
+    asked for test changes."""
     # Test files a test run left behind are not offered, but they are set aside too: they could skip tests.
-    touched = test_files((change.path for change in changes), command)
+    touched = test_files(changed, command)
 
     def note(text: str) -> str | None:
         return ("The change " + text).format(names=", ".join(offered)) if offered else None
@@ -101,13 +103,12 @@ def _users_versions(shadow: Shadow, originals: Mapping[str, bytes | None]) -> It
     models: dict[str, _Saved] = {}
     try:
         for relpath, data in originals.items():
-            target = _place(shadow.root, relpath)
-            models[relpath] = _read(target)
-            _put(target, _Saved(data, _mode(shadow.source / relpath)))
+            models[relpath] = _read(_place(shadow.root, relpath))
+            _put(shadow.root, relpath, _Saved(data, _mode(shadow.source / relpath)))
         yield
     finally:
         for relpath, saved in models.items():
-            _put(_place(shadow.root, relpath), saved)
+            _put(shadow.root, relpath, saved)
 
 
 def _place(root: Path, relpath: str) -> Path:
@@ -139,14 +140,12 @@ def _mode(path: Path) -> int:
         return 0o644
 
 
-def _put(path: Path, saved: _Saved) -> None:
+def _put(root: Path, relpath: str, saved: _Saved) -> None:
     # Unlink first: a link the model left in the file's place is removed, never written through.
+    path = _place(root, relpath)
     if path.is_symlink() or path.is_file():
         path.unlink()
     if saved.link is not None:
         os.symlink(saved.link, path)
-    if saved.data is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(saved.data)
-    os.chmod(path, saved.mode)
+    if saved.data is not None:
+        write_confined(root, relpath, saved.data, mode=saved.mode)

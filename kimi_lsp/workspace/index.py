@@ -23,6 +23,7 @@ from kimi_lsp.workspace.ignore import IgnoreRules
 from kimi_lsp.workspace.listing import GitListing, walk
 from kimi_lsp.workspace.policy import ShownPaths, links_to_secret
 from kimi_lsp.workspace.reading import SNIFF_BYTES, binary_by_name, decode_text, read_listed
+from kimi_lsp.workspace.redact import mask_keys
 
 __all__ = ["DEFAULT_MAX_FILES", "DEFAULT_MAX_FILE_BYTES", "WorkspaceIndex"]
 
@@ -263,7 +264,7 @@ class WorkspaceIndex:
         None means: not indexed, secret, binary, over the size cap, or vanished.
         """
         if relpath in self._overlays:
-            return self._overlays[relpath] if self._overlay_visible(relpath) else None
+            return mask_keys(self._overlays[relpath]) if self._overlay_visible(relpath) else None
         entry = self._entries.get(relpath)
         if entry is None:
             return None
@@ -401,3 +402,4 @@ class WorkspaceIndex:
         if data is None or len(data) > self.max_file_bytes:
             return
         entry.text, entry.binary, entry.lossy = decode_text(data)
+        entry.text = mask_keys(entry.text)

@@ -39,7 +39,7 @@ EDIT_MAX_BYTES = 8 * 1024 * 1024  # larger files are not text the model should r
 SNIFF_BYTES = 8192
 _CHUNK = 1 << 20
 _LEAD = 4096  # bytes of a line searched for a key block's BEGIN or END
-COUNT_MAX_BYTES = 64 * 1024 * 1024  # past the window, lines are counted this far into a file and no further
+COUNT_MAX_BYTES = 32 * 1024 * 1024  # past the window, lines are counted this far into a file and no further
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -157,8 +157,8 @@ def read_lines(handle: BinaryIO, first: int, count: int, *, keep: int) -> LineWi
         kept.append((number, text[:keep], max(size, len(text))))
 
     while chunk := handle.read(_CHUNK):
-        counted += len(chunk)
-        if number > last and counted > COUNT_MAX_BYTES:
+        counted = counted + len(chunk) if number > last else 0  # bytes read past the window
+        if counted > COUNT_MAX_BYTES:
             return LineWindow(kept, None, lossy)  # a sparse terabyte, or a file still growing: stop counting
         ended_with_newline = chunk.endswith(b"\n")
         newlines = chunk.count(b"\n")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-__all__ = ["KEY_REFUSAL", "MARK", "KeyBlockTracker", "Redactor", "is_secret_env_name", "key_lines"]
+__all__ = ["KEY_REFUSAL", "MARK", "KeyBlockTracker", "Redactor", "is_secret_env_name", "key_lines", "mask_keys"]
 
 MARK = "[secret withheld by kimi-lsp]"
 KEY_MARK = "[private key withheld by kimi-lsp]"
@@ -141,6 +141,17 @@ def key_lines(lines: list[str]) -> set[int]:
         return set()
     tracker = KeyBlockTracker()
     return {index for index, line in enumerate(lines) if tracker.feed(line)}
+
+
+def mask_keys(text: str | None) -> str | None:
+    """``text`` with every line inside a private key block replaced by a mark (line count kept), so that any
+    excerpt cut from it later, wherever it starts, shows nothing of a key."""
+    if text is None or ("PRIVATE KEY" not in text and "Private-Lines:" not in text):
+        return text
+    lines = text.split("\n")
+    for index in key_lines(lines):
+        lines[index] = KEY_MARK
+    return "\n".join(lines)
 
 
 KEY_REFUSAL = "that text lies inside a private key block; kimi-lsp neither shows nor edits keys"

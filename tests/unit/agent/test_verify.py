@@ -38,7 +38,14 @@ def test_the_user_versions_are_seen_by_the_run_and_the_models_are_back_afterward
             return seen[-1]
 
         check = asyncio.run(
-            verify(shadow, shadow.diff().changes, ["test_a.py", "test_new.py"], SHOW, keep_test_edits=False, run=run)
+            verify(
+                shadow,
+                [*shadow.diff().files, *shadow.diff().refused],
+                ["test_a.py", "test_new.py"],
+                SHOW,
+                keep_test_edits=False,
+                run=run,
+            )
         )
         assert seen[0].output.strip() == "# user False"  # the user's test, the model's new one set aside
         assert seen[1].output.strip() == "not yours True"  # then exactly as the model left it
