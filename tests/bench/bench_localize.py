@@ -47,11 +47,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from kimi_lsp.agent import job  # noqa: E402
-from kimi_lsp.context import TokenEstimator, parse_test_output  # noqa: E402
-from kimi_lsp.context.rank import is_test_path  # noqa: E402
-from kimi_lsp.settings import Settings  # noqa: E402
+from kimi_lsp.agent import job
+from kimi_lsp.context import TokenEstimator, parse_test_output
+from kimi_lsp.context.rank import is_test_path
+from kimi_lsp.settings import Settings
 
+_PIP_DOWNLOAD = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:"]
 HERE = Path(__file__).resolve().parent / "localize"
 CACHE = Path(os.environ.get("KIMI_LSP_BENCH_CACHE", Path.home() / ".cache" / "kimi-lsp-bench"))
 MIRRORS = Path("/work/.mirror")
@@ -121,8 +122,7 @@ def sdist(package: str, version: str) -> Path:
     found = find()
     if found is None:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:"]
-            + ["-d", str(folder), f"{package}=={version}"],
+            [*_PIP_DOWNLOAD, "-d", str(folder), f"{package}=={version}"],
             check=True,
             capture_output=True,
         )
@@ -340,7 +340,12 @@ def measure(bug: Bug) -> dict[str, Any]:
         "traceback_rank": _rank(frames, target),
         "bm25_rank": _rank(bm25, target),
         "sources": len(candidates),
+        "shown_sources": [(path, reasons) for path, reasons in _reasons(prompt) if not is_test_path(path)][:6],
     }
+
+
+def _reasons(prompt: str) -> list[tuple[str, str]]:
+    return [(match.group(1), match.group(2)) for match in _HEADING.finditer(prompt)]
 
 
 def _pct(part: int, whole: int) -> str:
@@ -353,16 +358,19 @@ def summary(rows: list[dict[str, Any]], title: str) -> str:
     def top(key: str, k: int) -> int:
         return sum(1 for row in rows if row[key] is not None and row[key] <= k)
 
+    def firsts(key: str) -> str:
+        return f"first {_pct(top(key, 1), n)}, top 3 {_pct(top(key, 3), n)}"
+
     offsets = sorted(row["offset"] for row in rows if row["offset"] is not None)
     median = offsets[len(offsets) // 2] if offsets else None
     return "\n".join(
         [
             f"{title}: {n} bugs",
             f"  fixed lines in the first prompt: {_pct(sum(row['shown'] for row in rows), n)}",
-            f"  fixed file first / top 3 among source files shown: {_pct(top('rank', 1), n)} / {_pct(top('rank', 3), n)}",
+            f"  fixed file among the source files shown: {firsts('rank')}",
             f"  starts within 8K tokens: {_pct(sum(1 for o in offsets if o <= 8000), n)}; median offset {median}",
-            f"  baseline traceback files: first {_pct(top('traceback_rank', 1), n)}, top 3 {_pct(top('traceback_rank', 3), n)}",
-            f"  baseline BM25: first {_pct(top('bm25_rank', 1), n)}, top 3 {_pct(top('bm25_rank', 3), n)}",
+            f"  baseline traceback files: {firsts('traceback_rank')}",
+            f"  baseline BM25: {firsts('bm25_rank')}",
         ]
     )
 
@@ -373,6 +381,7 @@ def main() -> int:
     parser.add_argument("--held-out", action="store_true", help="only the held-out bugs")
     parser.add_argument("--tuned", action="store_true", help="only the bugs the ranking was tuned on")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--explain", action="store_true", help="also list the first source files and their reasons")
     parser.add_argument("--validate", action="store_true", help="recapture captured.json (needs the mirrors)")
     parser.add_argument("--python", default=sys.executable, help="interpreter with pytest for --validate")
     parser.add_argument("--mirrors", type=Path, default=MIRRORS)
@@ -409,6 +418,9 @@ def main() -> int:
             f"{row['rank'] or '-':>4} {row['offset'] if row['offset'] is not None else '-':>7} "
             f"{row['prompt_tokens']:>6} {row['traceback_rank'] or '-':>3} {row['bm25_rank'] or '-':>4}"
         )
+        if args.explain:
+            for path, reasons in row["shown_sources"]:
+                print(f"    {'*' if path == row['file'] else ' '} {path}: {reasons}")
     print()
     print(summary(rows, "all"))
     tuned = [row for row in rows if not row["held_out"]]
