@@ -376,12 +376,14 @@ def _whole_source(
     listed = {item.path for item in ranked}
     rest = [Ranked(path, ["source file"]) for path in index.files() if is_source_path(path) and path not in listed]
     sources = [item for item in ranked if is_source_path(item.path)] + rest
+    room = assembler.budget.remaining - map_reserve
     chars = 0
     for item in sources:
         if item.path not in assembler.included:
-            chars += len(index.text(item.path) or "") + len(item.path) + 80  # heading and fence
-    if assembler.estimator.tokens_for_chars(chars) > assembler.budget.remaining - map_reserve:
-        return None
+            # Sizes from the listing, not the texts: a large workspace is ruled out without reading it.
+            chars += index.size(item.path) + len(item.path) + 80  # heading and fence
+            if assembler.estimator.tokens_for_chars(chars) > room:
+                return None
     others = [item for item in ranked if not is_source_path(item.path)]
     return sources + others
 
