@@ -41,6 +41,7 @@ _DIFF_SHARE = 0.15
 _COMMITS_SHARE = 0.02
 _OTHER_WHOLE_SHARE = 0.25  # a non-target file bigger than this is shown as an excerpt
 _OTHER_EXCERPT_SHARE = 0.10
+_LEAD_SHARE = 0.5  # the best-ranked file of a request without a target, whole or as an excerpt
 _MAP_RESERVE_SHARE = 0.10
 _QUERY_CHARS = 20_000  # of the test output, from its end: the failures and the summary
 _TARGET_RADII = (400, 250, 150, 80, 40, 20, 8, 3)
@@ -152,9 +153,11 @@ def _build(request: ContextRequest, index: WorkspaceIndex | None, estimator: Tok
         assembler.add_capped("working tree diff", git.diff.rstrip("\n") + "\n\n", _DIFF_SHARE, keep="head")
     if git.commits:
         assembler.add_capped("recent commits", render.render_commits(git.commits), _COMMITS_SHARE, keep="head")
+    # Without a target, the best-ranked source file is given the room a target would have.
+    lead = next((item.path for item in ranked if is_source_path(item.path)), None) if not leading else None
     for item in whole or ranked:
         if not item.is_target:
-            assembler.add_file(item, map_reserve, is_target=False, whole=whole is not None)
+            assembler.add_file(item, map_reserve, is_target=False, whole=whole is not None, lead=item.path == lead)
     assembler.add_map(focus=target or (ranked[0].path if ranked else None))
     return assembler.result(limit)
 
@@ -194,7 +197,13 @@ class _Assembler:
         elif text is not body:
             self.warnings.append(f"the {section} was cut to fit the budget")
 
-    def add_file(self, item: Ranked, map_reserve: int, *, is_target: bool, whole: bool = False) -> None:
+    def add_file(
+        self, item: Ranked, map_reserve: int, *, is_target: bool, whole: bool = False, lead: bool = False
+    ) -> None:
+        """Accept ``item`` whole if it fits its share, else the largest excerpt around its lines that does.
+
+        ``whole``: all of the source fits, no share applies; ``lead``: the best-ranked file when there is
+        no target, given up to ``_LEAD_SHARE`` of the budget."""
         text = self.index.text(item.path)
         if text is None or item.path in self.included:
             return
@@ -204,18 +213,21 @@ class _Assembler:
         room = self.budget.remaining - map_reserve
         title = self._title("files")
         whole_text = title + render.render_whole(item.path, text, item.reason, lossy)
-        whole_cap = room if is_target or whole else min(room, int(self.budget.limit * _OTHER_WHOLE_SHARE))
+        share = _LEAD_SHARE if lead else _OTHER_WHOLE_SHARE
+        whole_cap = room if is_target or whole else min(room, int(self.budget.limit * share))
         fits = self.estimator.estimate(whole_text) <= whole_cap
         if fits and self.add("files", whole_text[len(title) :], map_reserve):
             self._record(item, whole_text, whole=True)
             return
-        excerpt_cap = room if is_target else min(room, int(self.budget.limit * _OTHER_EXCERPT_SHARE))
+        excerpt_share = _LEAD_SHARE if lead else _OTHER_EXCERPT_SHARE
+        excerpt_cap = room if is_target else min(room, int(self.budget.limit * excerpt_share))
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         outline = self.index.outline(item.path)
         interest = item.lines or [1]
-        attempts: list[tuple[int, bool]] = [(radius, True) for radius in (_TARGET_RADII if is_target else _OTHER_RADII)]
+        radii = _TARGET_RADII if is_target or lead else _OTHER_RADII
+        attempts: list[tuple[int, bool]] = [(radius, True) for radius in radii]
         attempts += [(3, False), (-1, True)]  # a narrow window without the outline; the outline alone
         for radius, with_outline in attempts:
             if radius < 0 and not outline:

@@ -42,9 +42,9 @@ _WEIGHTS = {
     REASON_RAISED: 4.0,
     REASON_CALLED: 4.0,
     REASON_TRACEBACK: 2.0,
-    REASON_NAMED: 3.0,
-    REASON_CALLEE: 1.0,
-    REASON_LEXICAL: 4.0,  # times the file's BM25 score relative to the best file's
+    REASON_NAMED: 1.5,
+    REASON_CALLEE: 0.3,
+    REASON_LEXICAL: 6.0,  # times the file's BM25 score relative to the best file's
     REASON_FAILING_TEST: 2.5,
     REASON_CHANGED: 2.0,
     REASON_IMPORTED: 3.0,
@@ -154,18 +154,20 @@ def rank_files(
         scores.add(path, REASON_DIAGNOSTIC, [line])
 
     failures = report.failures if report is not None else ()
+    focus: list[str] = []  # the failing tests' own code
     if failures:
         modules = ModuleMap(scores.allowed)
         share = 1.0 / len(failures)  # a file named by every failure outranks one named by a single one
         for failure in failures:
-            _add_failure(index, modules, scores, failure, share)
+            focus.append(_add_failure(index, modules, scores, failure, share))
 
     for path in list(changed)[:MAX_NEIGHBOURS]:
         scores.add(path, REASON_CHANGED)
 
     if query.strip():
         candidates = [path for path in files if is_source_path(path)]
-        lexical = sorted(bm25_scores(index, candidates, query).items(), key=lambda item: -item[1])
+        found = bm25_scores(index, candidates, query, "\n".join(focus))
+        lexical = sorted(found.items(), key=lambda item: -item[1])
         folders = _package_folders(scores)
         for path, score in lexical[:MAX_LEXICAL]:
             # Outside the packages the failure runs through (benchmarks, docs, setup scripts) a
@@ -208,8 +210,9 @@ def _package_folders(scores: _Scores) -> set[str]:
     return folders
 
 
-def _add_failure(index: WorkspaceIndex, modules: ModuleMap, scores: _Scores, failure: Failure, share: float) -> None:
-    """The traceback's frames, the failing test itself, and what the test's code names."""
+def _add_failure(index: WorkspaceIndex, modules: ModuleMap, scores: _Scores, failure: Failure, share: float) -> str:
+    """The traceback's frames, the failing test itself, and what the test's code names; returns the
+    test's source ("" when it cannot be read)."""
     test_file = failure.test_id.split("::", 1)[0] if "::" in failure.test_id else None
     frames = [(path, line) for path, line in failure.frames if path != test_file and not is_test_path(path)]
     if failure.path is not None and not is_test_path(failure.path) and (failure.path, failure.line) not in frames:
@@ -231,7 +234,7 @@ def _add_failure(index: WorkspaceIndex, modules: ModuleMap, scores: _Scores, fai
     for path, lines in test_lines.items():
         scores.add(path, REASON_FAILING_TEST, lines, share)  # once per file: it is one test
     if test_file is None or test_file not in scores.allowed:
-        return
+        return ""
     package = (modules.module_of(test_file) or "").rpartition(".")[0]
     test_line = location[1] if location is not None and location[0] == test_file else None
     source = test_source(index, test_file, failure.test_id, test_line, package)
@@ -250,6 +253,7 @@ def _add_failure(index: WorkspaceIndex, modules: ModuleMap, scores: _Scores, fai
         for callee, first, _ in callees(index, modules, path, used):
             if not is_test_path(callee):
                 scores.add(callee, REASON_CALLEE, [first], share)
+    return source.text
 
 
 def _tests_by_name(files: Sequence[str], target: str) -> list[str]:
