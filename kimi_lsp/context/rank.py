@@ -54,7 +54,7 @@ _WEIGHTS = {
 _OUTSIDE = 0.4  # lexical weight outside the packages the failure runs through
 _INIT_NAMED = 0.5  # a definition in a package's __init__
 MAX_NEIGHBOURS = 40  # per kind; a module imported everywhere would otherwise flood the ranking
-MAX_LEXICAL = 200  # files kept from the lexical ranking (a long tail of single shared words says nothing)
+MAX_LEXICAL = 40  # files kept from the lexical ranking (a long tail of single shared words says nothing)
 _LINE_HINTS = 12  # the best-ranked files without lines of interest get the lines richest in the failure's words
 
 _TEST_NAME = re.compile(r"(^test_.*|.*_test|.*\.test|.*\.spec|.*Test|.*Tests|.*_spec|^conftest)$")

@@ -10,6 +10,7 @@ Term counts are cached on the index with each file's text, so a warm server toke
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from collections import Counter
@@ -47,8 +48,17 @@ def terms(text: str) -> list[str]:
     return found
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _word_terms(word: str) -> tuple[str, ...]:
+    return tuple(terms(word))  # identifiers repeat across a workspace's files
+
+
 def _counted(text: str) -> tuple[Counter[str], int]:
-    counts = Counter(terms(text))
+    """``terms(text)`` counted; each distinct word is split once, however often it occurs."""
+    counts: Counter[str] = Counter()
+    for word, times in Counter(_WORD.findall(text)).items():
+        for term in _word_terms(word):
+            counts[term] += times
     return counts, sum(counts.values())
 
 
@@ -69,7 +79,7 @@ def bm25_scores(index: WorkspaceIndex, paths: Sequence[str], query: str, focus: 
     average = sum(length for _, _, length in docs) / len(docs) or 1.0
     frequency: Counter[str] = Counter()
     for _, counts, _ in docs:
-        frequency.update(term for term in wanted if term in counts)
+        frequency.update(counts.keys() & wanted)
     idf = {
         term: math.log(1 + (len(docs) - n + 0.5) / (n + 0.5)) * (_FOCUS if term in focused else 1.0)
         for term, n in frequency.items()
@@ -78,10 +88,9 @@ def bm25_scores(index: WorkspaceIndex, paths: Sequence[str], query: str, focus: 
     for path, counts, length in docs:
         norm = _K1 * (1 - _B + _B * length / average)
         score = 0.0
-        for term, weight in idf.items():
-            count = counts.get(term)
-            if count:
-                score += weight * count * (_K1 + 1) / (count + norm)
+        for term in counts.keys() & idf.keys():
+            count = counts[term]
+            score += idf[term] * count * (_K1 + 1) / (count + norm)
         if score > 0:
             scores[path] = score
     best = max(scores.values(), default=0.0)
@@ -95,7 +104,7 @@ def line_scores(text: str, query: str, top: int = 4) -> list[int]:
         return []
     scored = []
     for number, line in enumerate(text.split("\n"), start=1):
-        hits = wanted.intersection(terms(line))
+        hits = wanted.intersection(term for word in _WORD.findall(line) for term in _word_terms(word))
         if hits:
             # Definitions that name query words are what an excerpt should be centred on.
             bonus = 1 if line.lstrip().startswith(("def ", "class ", "async def ")) else 0
