@@ -431,7 +431,7 @@ def _build_context(
             budget=min(settings.context_budget, CONTEXT_WINDOW - settings.max_tokens - FIRST_REQUEST_ROOM),
             diagnostics=request.diagnostics,
             test_output=before.output if failing and before is not None else None,
-            task=request.instruction,
+            task=None,  # the task text below states it, once
             overlays=dict(request.overlays),
         ),
         index,
@@ -440,7 +440,8 @@ def _build_context(
 
 
 def _task_text(request: JobRequest, context: Any, before: TestRun | None) -> str:
-    before_text = before.for_model() if before is not None else None
+    # A failing run is stated once, in the context's test results; a passing one only here.
+    before_text = before.for_model() if before is not None and before.ok else None
     if request.kind == "fix" and request.diagnostics:
         return prompts.fix_diagnostics_task(
             context.prompt, [_describe_diagnostic(d) for d in request.diagnostics], before_text

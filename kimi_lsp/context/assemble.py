@@ -1,9 +1,9 @@
 """``build_context``: from a request to a prompt that fits its token budget.
 
 Pieces are accepted in order of importance (task, test results, diagnostics, the target file,
-the working tree diff, the other ranked files, the repository map) and rendered in a stable order
-(map and files first, the task last). The budget counts every accepted character, so the prompt's
-estimate is exact and never over the limit.
+the working tree diff, the other ranked files, the repository map) and rendered in a fixed order
+(files first, then the map, the task last). When all of the source fits, all of it goes in. The
+budget counts every accepted character, so the prompt's estimate is exact and never over the limit.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from kimi_lsp.context.budget import (
     cut_to_tokens,
     windows_around,
 )
-from kimi_lsp.context.failures import parse_test_output
+from kimi_lsp.context.failures import TestReport, parse_test_output
 from kimi_lsp.context.git import GitSignals, start_signals
 from kimi_lsp.context.imports import prepare_imports
-from kimi_lsp.context.rank import REASON_TARGET, Ranked, rank_files
+from kimi_lsp.context.rank import Ranked, is_source_path, rank_files
 from kimi_lsp.context.repo_map import map_layout
 from kimi_lsp.context.request import ContextFile, ContextRequest, ContextResult, Diagnostic
 from kimi_lsp.errors import ConfigError
@@ -41,13 +41,18 @@ _DIFF_SHARE = 0.15
 _COMMITS_SHARE = 0.02
 _OTHER_WHOLE_SHARE = 0.25  # a non-target file bigger than this is shown as an excerpt
 _OTHER_EXCERPT_SHARE = 0.10
+_LEAD_SHARE = 0.5  # the best-ranked file of a request without a target, whole or as an excerpt
 _MAP_RESERVE_SHARE = 0.10
+_QUERY_CHARS = 20_000  # of the test output, from its end: the failures and the summary
 _TARGET_RADII = (400, 250, 150, 80, 40, 20, 8, 3)
 _OTHER_RADII = (150, 80, 40, 20, 8, 3)
+# Files first: measured on tests/bench/bench_localize.py, the map ahead of them put the first file
+# 3-16K tokens in, and bought a second job on the same tree only 1-4K tokens of reusable prefix (the
+# map changes with the files shown); later turns of a job reuse the whole first prompt either way.
 _SECTION_ORDER = (
     "header",
-    "repository map",
     "files",
+    "repository map",
     "recent commits",
     "working tree diff",
     "test results",
@@ -115,6 +120,9 @@ def _build(request: ContextRequest, index: WorkspaceIndex | None, estimator: Tok
 
     report = parse_test_output(request.test_output, root) if request.test_output else None
     diagnostics = _diagnostics(root, request.diagnostics, warnings)
+    query = "\n".join(
+        [request.task or "", (request.test_output or "")[-_QUERY_CHARS:], *(item.message for item in diagnostics)]
+    )
     ranked = rank_files(
         index,
         target=target,
@@ -123,6 +131,7 @@ def _build(request: ContextRequest, index: WorkspaceIndex | None, estimator: Tok
         report=report,
         changed=git.changed,
         mentions=(git.mention, git.mentions) if git.mention and git.mentions is not None else None,
+        query=query,
     )
 
     assembler = _Assembler(index, Budget(limit, estimator), warnings)
@@ -130,23 +139,25 @@ def _build(request: ContextRequest, index: WorkspaceIndex | None, estimator: Tok
     if request.task:
         assembler.add_capped("task", request.task.rstrip() + "\n\n", _TASK_SHARE, keep="head")
     if report is not None and request.test_output:
-        tail = request.test_output[-6000:] if not report.parsed else None
-        assembler.add_capped("test results", render.render_test_report(report, tail), _TESTS_SHARE, keep="head")
+        assembler.add_test_results(report, request.test_output)
     if diagnostics:
         rows = [(item.path, item.line, item.message, item.source, item.severity) for item in diagnostics]
         assembler.add_capped("diagnostics", render.render_diagnostics(rows), _DIAGNOSTICS_SHARE, keep="head")
 
     map_reserve = min(int(limit * _MAP_RESERVE_SHARE), assembler.map_listing_tokens())
-    leading = [item for item in ranked if item.reason == REASON_TARGET]
+    leading = [item for item in ranked if item.is_target]
     for item in leading:
         assembler.add_file(item, map_reserve, is_target=True)
+    whole = _whole_source(index, ranked, assembler, map_reserve)
     if git.diff:
         assembler.add_capped("working tree diff", git.diff.rstrip("\n") + "\n\n", _DIFF_SHARE, keep="head")
     if git.commits:
         assembler.add_capped("recent commits", render.render_commits(git.commits), _COMMITS_SHARE, keep="head")
-    for item in ranked:
-        if item.reason != REASON_TARGET:
-            assembler.add_file(item, map_reserve, is_target=False)
+    # Without a target, the best-ranked source file is given the room a target would have.
+    lead = next((item.path for item in ranked if is_source_path(item.path)), None) if not leading else None
+    for item in whole or ranked:
+        if not item.is_target:
+            assembler.add_file(item, map_reserve, is_target=False, whole=whole is not None, lead=item.path == lead)
     assembler.add_map(focus=target or (ranked[0].path if ranked else None))
     return assembler.result(limit)
 
@@ -186,7 +197,13 @@ class _Assembler:
         elif text is not body:
             self.warnings.append(f"the {section} was cut to fit the budget")
 
-    def add_file(self, item: Ranked, map_reserve: int, *, is_target: bool) -> None:
+    def add_file(
+        self, item: Ranked, map_reserve: int, *, is_target: bool, whole: bool = False, lead: bool = False
+    ) -> None:
+        """Accept ``item`` whole if it fits its share, else the largest excerpt around its lines that does.
+
+        ``whole``: all of the source fits, no share applies; ``lead``: the best-ranked file when there is
+        no target, given up to ``_LEAD_SHARE`` of the budget."""
         text = self.index.text(item.path)
         if text is None or item.path in self.included:
             return
@@ -195,18 +212,22 @@ class _Assembler:
             self.warnings.append(f"{item.path} is not valid UTF-8; undecodable bytes were replaced")
         room = self.budget.remaining - map_reserve
         title = self._title("files")
-        whole = title + render.render_whole(item.path, text, item.reason, lossy)
-        whole_cap = room if is_target else min(room, int(self.budget.limit * _OTHER_WHOLE_SHARE))
-        if self.estimator.estimate(whole) <= whole_cap and self.add("files", whole[len(title) :], map_reserve):
-            self._record(item, whole, whole=True)
+        whole_text = title + render.render_whole(item.path, text, item.reason, lossy)
+        share = _LEAD_SHARE if lead else _OTHER_WHOLE_SHARE
+        whole_cap = room if is_target or whole else min(room, int(self.budget.limit * share))
+        fits = self.estimator.estimate(whole_text) <= whole_cap
+        if fits and self.add("files", whole_text[len(title) :], map_reserve):
+            self._record(item, whole_text, whole=True)
             return
-        excerpt_cap = room if is_target else min(room, int(self.budget.limit * _OTHER_EXCERPT_SHARE))
+        excerpt_share = _LEAD_SHARE if lead else _OTHER_EXCERPT_SHARE
+        excerpt_cap = room if is_target else min(room, int(self.budget.limit * excerpt_share))
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         outline = self.index.outline(item.path)
         interest = item.lines or [1]
-        attempts: list[tuple[int, bool]] = [(radius, True) for radius in (_TARGET_RADII if is_target else _OTHER_RADII)]
+        radii = _TARGET_RADII if is_target or lead else _OTHER_RADII
+        attempts: list[tuple[int, bool]] = [(radius, True) for radius in radii]
         attempts += [(3, False), (-1, True)]  # a narrow window without the outline; the outline alone
         for radius, with_outline in attempts:
             if radius < 0 and not outline:
@@ -220,6 +241,19 @@ class _Assembler:
                 return
         if is_target:
             self.warnings.append(f"no room for the target {item.path} in a {self.budget.limit}-token budget")
+
+    def add_test_results(self, report: TestReport, output: str) -> None:
+        """The one statement of the test run: its counts, then its output (the end cut when too long)."""
+        title = self._title("test results")
+        head = render.render_test_report(report, "")
+        room = min(int(self.budget.limit * _TESTS_SHARE), self.budget.remaining)
+        room -= self.estimator.estimate(title + head) + 20
+        raw = cut_to_tokens(output.strip("\n"), room, self.estimator, keep="head") if room > 0 else ""
+        text = render.render_test_report(report, raw)
+        if not raw or not self.add("test results", text):
+            self.warnings.append(f"no room for the test results in a {self.budget.limit}-token budget")
+        elif raw is not output.strip("\n"):
+            self.warnings.append("the test results were cut to fit the budget")
 
     def _record(self, item: Ranked, piece: str, *, whole: bool) -> None:
         self.included.add(item.path)
@@ -344,6 +378,26 @@ class _Assembler:
             sections=sections,
             warnings=list(dict.fromkeys(self.warnings)),
         )
+
+
+def _whole_source(
+    index: WorkspaceIndex, ranked: list[Ranked], assembler: _Assembler, map_reserve: int
+) -> list[Ranked] | None:
+    """Every source file in rank order (then by path), followed by the ranked tests, when all of the
+    source fits whole in what the budget has left; None when it does not."""
+    listed = {item.path for item in ranked}
+    rest = [Ranked(path, ["source file"]) for path in index.files() if is_source_path(path) and path not in listed]
+    sources = [item for item in ranked if is_source_path(item.path)] + rest
+    room = assembler.budget.remaining - map_reserve
+    chars = 0
+    for item in sources:
+        if item.path not in assembler.included:
+            # Sizes from the listing, not the texts: a large workspace is ruled out without reading it.
+            chars += index.size(item.path) + len(item.path) + 80  # heading and fence
+            if assembler.estimator.tokens_for_chars(chars) > room:
+                return None
+    others = [item for item in ranked if not is_source_path(item.path)]
+    return sources + others
 
 
 def _git_signals(root: Path, index: WorkspaceIndex, target: str | None) -> GitSignals:

@@ -1,8 +1,8 @@
 """Rendering of the context prompt's pieces. Pure functions: the same input gives the same bytes.
 
-The prompt reads, in order: header, repository map, files, recent commits, working tree diff,
-test results, diagnostics, task. Stable parts come first so a provider's prefix cache keeps
-matching while the volatile tail (diff, failures, task) changes between requests.
+The prompt reads, in order: header, files, repository map, recent commits, working tree diff,
+test results, diagnostics, task (see ``assemble._SECTION_ORDER`` for why). The task and the test
+run are each stated once.
 """
 
 from __future__ import annotations
@@ -186,28 +186,16 @@ def render_commits(commits: Sequence[Commit]) -> str:
     )
 
 
-def render_test_report(report: TestReport, raw_tail: str | None) -> str:
-    """Counts, then each failure with its location and message; the raw tail when nothing was parsed."""
+def render_test_report(report: TestReport, output: str) -> str:
+    """The test run stated once: its counts (when a runner summary was recognised), then its output."""
     parts: list[str] = []
-    if report.summary_line:
-        parts.append(f"Summary: {report.summary_line.strip('= ')}\n")
     if report.parsed:
-        counts = f"failed {report.failed}, errors {report.errors}, skipped {report.skipped}"
-        parts.append(f"passed {report.passed}, {counts}\n")
-    parts.append("\n")
-    for failure in report.failures:
-        where = f" at {failure.path}:{failure.line}" if failure.path and failure.line else ""
-        parts.append(f"- {failure.test_id}{where}\n")
-        if failure.test_location is not None and failure.test_location != (failure.path, failure.line):
-            parts.append(f"  test line: {failure.test_location[0]}:{failure.test_location[1]}\n")
-        if len(failure.frames) > 1:
-            parts.append("  frames: " + " → ".join(f"{path}:{line}" for path, line in failure.frames) + "\n")
-        if failure.message:
-            message = cut_long_lines(failure.message, 400)
-            parts.append("".join(f"  | {line}\n" for line in message.splitlines()[:30]))
-    if raw_tail:
-        fence = fence_for(raw_tail)
-        parts.append(f"\nOutput (last lines):\n{fence}\n{cut_long_lines(raw_tail, 400)}\n{fence}\n")
+        parts.append(
+            f"passed {report.passed}, failed {report.failed}, errors {report.errors}, skipped {report.skipped}\n\n"
+        )
+    if output:
+        fence = fence_for(output)
+        parts.append(f"{fence}\n{cut_long_lines(output, 400)}\n{fence}\n")
     parts.append("\n")
     return "".join(parts)
 

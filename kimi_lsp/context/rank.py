@@ -1,8 +1,11 @@
-"""Which files matter for a request, most relevant first, each with the reason it was picked.
+"""Which files matter for a request, most relevant first, each with every reason it was picked.
 
-Order: the target, files named by tracebacks and diagnostics, files changed in the working tree,
-the target's Python imports, files that import it, and its tests. Everything else goes into the
-repository map as an outline.
+Every signal adds to a file's score and its reasons: the target; diagnostics; each workspace frame
+of each failure's traceback (the line that raised and the code the test called weigh most); the
+definitions of what the failing test's own code names, followed through re-exports to the defining
+module, and what those call; how much of the failure's wording a file shares (BM25); files changed
+in the working tree; the target's imports, importers and tests. Files the signals do not reach go
+into the repository map as outlines, unless the whole source fits (see ``assemble``).
 """
 
 from __future__ import annotations
@@ -11,32 +14,70 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from kimi_lsp.context.failures import TestReport
-from kimi_lsp.context.imports import ModuleMap, importers_of, imports_of
+from kimi_lsp.context.failures import Failure, TestReport
+from kimi_lsp.context.imports import ModuleMap, callees, find_definition, importers_of, imports_of
+from kimi_lsp.context.relevance import bm25_scores, line_scores, test_source
 from kimi_lsp.workspace.index import WorkspaceIndex
 
-__all__ = ["Ranked", "is_test_path", "rank_files"]
+__all__ = ["Ranked", "is_source_path", "is_test_path", "rank_files"]
 
 REASON_TARGET = "target"
 REASON_TRACEBACK = "traceback"
+REASON_RAISED = "traceback: raised here"
+REASON_CALLED = "traceback: called by the test"
+REASON_NAMED = "defines what the failing test uses"
+REASON_CALLEE = "called from the failure's code"
+REASON_LEXICAL = "shares the failure's words"
+REASON_FAILING_TEST = "failing test"
 REASON_DIAGNOSTIC = "diagnostic"
 REASON_CHANGED = "changed in working tree"
 REASON_IMPORTED = "imported by target"
 REASON_IMPORTER = "imports target"
 REASON_TEST = "test for target"
 
+# Weights of the signals, chosen on the tuned half of tests/bench/bench_localize.py.
+_WEIGHTS = {
+    REASON_TARGET: 1000.0,
+    REASON_DIAGNOSTIC: 3.5,  # below the line that raised, above a frame between
+    REASON_RAISED: 4.0,
+    REASON_CALLED: 4.0,
+    REASON_TRACEBACK: 2.0,
+    REASON_NAMED: 1.5,
+    REASON_CALLEE: 0.3,
+    REASON_LEXICAL: 6.0,  # times the file's BM25 score relative to the best file's
+    REASON_FAILING_TEST: 2.5,
+    REASON_CHANGED: 2.0,
+    REASON_IMPORTED: 3.0,
+    REASON_IMPORTER: 1.5,
+    REASON_TEST: 2.5,
+}
+_OUTSIDE = 0.4  # lexical weight outside the packages the failure runs through
+_INIT_NAMED = 0.5  # a definition in a package's __init__
 MAX_NEIGHBOURS = 40  # per kind; a module imported everywhere would otherwise flood the ranking
+MAX_LEXICAL = 40  # files kept from the lexical ranking (a long tail of single shared words says nothing)
+_LINE_HINTS = 12  # the best-ranked files without lines of interest get the lines richest in the failure's words
 
-_TEST_NAME = re.compile(r"(^test_.*|.*_test|.*\.test|.*\.spec|.*Test|.*Tests|.*_spec)$")
+_TEST_NAME = re.compile(r"(^test_.*|.*_test|.*\.test|.*\.spec|.*Test|.*Tests|.*_spec|^conftest)$")
+_CODE = frozenset("py pyi js mjs cjs jsx ts tsx go rs java kt c h cc cpp hpp cs rb php swift lua sh".split())
 
 
 @dataclass
 class Ranked:
-    """A file picked for the prompt: why, and which lines (1-based) matter most in it."""
+    """A file picked for the prompt: why (every reason, strongest first), its score, and which lines
+    (1-based) matter most in it."""
 
     path: str
-    reason: str
+    reasons: list[str] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
+    score: float = 0.0
+
+    @property
+    def reason(self) -> str:
+        return ", ".join(self.reasons)
+
+    @property
+    def is_target(self) -> bool:
+        return REASON_TARGET in self.reasons
 
 
 def is_test_path(path: str) -> bool:
@@ -49,28 +90,42 @@ def is_test_path(path: str) -> bool:
     return any(folder in ("tests", "test", "__tests__", "spec") for folder in folders) and name != "__init__.py"
 
 
+def is_source_path(path: str) -> bool:
+    """True for code files that are not tests: what a fix usually changes."""
+    return path.rsplit(".", 1)[-1].lower() in _CODE and "." in path.rsplit("/", 1)[-1] and not is_test_path(path)
+
+
 def _stem(path: str) -> str:
     name = path.rsplit("/", 1)[-1]
     return name.split(".", 1)[0]
 
 
-class _Picker:
+class _Scores:
     def __init__(self, allowed: set[str]) -> None:
         self.allowed = allowed
-        self.order: list[Ranked] = []
         self.by_path: dict[str, Ranked] = {}
+        self.order: list[str] = []  # first seen first: the tie-break
 
-    def add(self, path: str | None, reason: str, lines: Iterable[int | None] = ()) -> None:
+    def add(self, path: str | None, reason: str, lines: Iterable[int | None] = (), weight: float = 1.0) -> None:
         if path is None or path not in self.allowed:
             return
         ranked = self.by_path.get(path)
         if ranked is None:
-            ranked = Ranked(path, reason)
-            self.by_path[path] = ranked
-            self.order.append(ranked)
+            ranked = self.by_path[path] = Ranked(path)
+            self.order.append(path)
+        if reason not in ranked.reasons:
+            ranked.reasons.append(reason)
+        ranked.score += _WEIGHTS[reason] * weight
         for line in lines:
             if line is not None and line > 0 and line not in ranked.lines:
                 ranked.lines.append(line)
+
+    def ranked(self) -> list[Ranked]:
+        position = {path: index for index, path in enumerate(self.order)}
+        items = sorted(self.by_path.values(), key=lambda item: (-item.score, position[item.path]))
+        for item in items:
+            item.reasons.sort(key=lambda reason: -_WEIGHTS[reason])
+        return items
 
 
 def rank_files(
@@ -82,49 +137,123 @@ def rank_files(
     report: TestReport | None = None,
     changed: Sequence[str] = (),
     mentions: tuple[str, Collection[str]] | None = None,
+    query: str = "",
 ) -> list[Ranked]:
     """The files worth showing in full or in part, most relevant first, each listed once.
 
-    ``mentions`` is ``(word, tracked files whose text holds it)`` from ``git grep``: a shortcut for
-    finding the target's importers without reading every file (see ``importers_of``).
+    ``query`` is what the request says in words (test output, diagnostics, task): every source file
+    is scored against it. ``mentions`` is ``(word, tracked files whose text holds it)`` from ``git
+    grep``: a shortcut for finding the target's importers without reading every file.
     """
     files = index.files()
-    picker = _Picker(set(files))
+    scores = _Scores(set(files))
+    modules: ModuleMap | None = None
     if target is not None:
-        picker.add(target, REASON_TARGET, [target_line])
-
-    if report is not None:
-        for failure in report.failures:
-            # The code line that raised first, then the test's own line, then the frames between.
-            picker.add(failure.path, REASON_TRACEBACK, [failure.line])
-            if failure.test_location is not None:
-                picker.add(failure.test_location[0], REASON_TRACEBACK, [failure.test_location[1]])
-            for path, line in failure.frames:
-                picker.add(path, REASON_TRACEBACK, [line])
-            test_file = failure.test_id.split("::", 1)[0] if "::" in failure.test_id else None
-            picker.add(test_file, REASON_TRACEBACK)
-
+        scores.add(target, REASON_TARGET, [target_line])
     for path, line in diagnostics:
-        picker.add(path, REASON_DIAGNOSTIC, [line])
+        scores.add(path, REASON_DIAGNOSTIC, [line])
+
+    failures = report.failures if report is not None else ()
+    focus: list[str] = []  # the failing tests' own code
+    if failures:
+        modules = ModuleMap(scores.allowed)
+        share = 1.0 / len(failures)  # a file named by every failure outranks one named by a single one
+        for failure in failures:
+            focus.append(_add_failure(index, modules, scores, failure, share))
 
     for path in list(changed)[:MAX_NEIGHBOURS]:
-        picker.add(path, REASON_CHANGED)
+        scores.add(path, REASON_CHANGED)
+
+    if query.strip():
+        candidates = [path for path in files if is_source_path(path)]
+        found = bm25_scores(index, candidates, query, "\n".join(focus))
+        lexical = sorted(found.items(), key=lambda item: -item[1])
+        folders = _package_folders(scores)
+        for path, score in lexical[:MAX_LEXICAL]:
+            # Outside the packages the failure runs through (benchmarks, docs, setup scripts) a
+            # shared word means less.
+            inside = not folders or any(path.startswith(folder) for folder in folders)
+            scores.add(path, REASON_LEXICAL, weight=score if inside else score * _OUTSIDE)
 
     if target is not None and target.endswith(".py"):
-        modules = ModuleMap(picker.allowed)
+        modules = modules or ModuleMap(scores.allowed)
         for path in imports_of(index, modules, target)[:MAX_NEIGHBOURS]:
-            picker.add(path, REASON_IMPORTED)
+            scores.add(path, REASON_IMPORTED)
         importers = importers_of(index, modules, target, mentions=mentions)
         tests = [path for path in importers if is_test_path(path)]
         others = [path for path in importers if not is_test_path(path)]
         for path in others[:MAX_NEIGHBOURS]:
-            picker.add(path, REASON_IMPORTER)
-        for path in _tests_by_name(files, target) + tests[:MAX_NEIGHBOURS]:
-            picker.add(path, REASON_TEST)
+            scores.add(path, REASON_IMPORTER)
+        for path in dict.fromkeys(_tests_by_name(files, target) + tests[:MAX_NEIGHBOURS]):
+            scores.add(path, REASON_TEST)
     elif target is not None:
         for path in _tests_by_name(files, target):
-            picker.add(path, REASON_TEST)
-    return picker.order
+            scores.add(path, REASON_TEST)
+
+    ranked = scores.ranked()
+    if query.strip():
+        for item in ranked[:_LINE_HINTS]:
+            if len(item.lines) < 2 and not item.is_target:
+                text = index.text(item.path)
+                if text is not None:
+                    item.lines.extend(line for line in line_scores(text, query) if line not in item.lines)
+    return ranked
+
+
+def _package_folders(scores: _Scores) -> set[str]:
+    """Top-level package folders of the source files the failure itself pointed at."""
+    folders = set()
+    for item in scores.by_path.values():
+        if is_source_path(item.path) and item.reasons != [REASON_CHANGED] and "/" in item.path:
+            parts = item.path.split("/")
+            folders.add("/".join(parts[:2] if parts[0] in ("src", "lib") and len(parts) > 2 else parts[:1]) + "/")
+    return folders
+
+
+def _add_failure(index: WorkspaceIndex, modules: ModuleMap, scores: _Scores, failure: Failure, share: float) -> str:
+    """The traceback's frames, the failing test itself, and what the test's code names; returns the
+    test's source ("" when it cannot be read)."""
+    test_file = failure.test_id.split("::", 1)[0] if "::" in failure.test_id else None
+    frames = [(path, line) for path, line in failure.frames if path != test_file and not is_test_path(path)]
+    if failure.path is not None and not is_test_path(failure.path) and (failure.path, failure.line) not in frames:
+        frames.append((failure.path, failure.line or 0))
+    for position, (path, line) in enumerate(frames):
+        # The line that raised, and the workspace code the test called: the fix is most often in one of them.
+        if position == len(frames) - 1:
+            reason = REASON_RAISED
+        elif position == 0:
+            reason = REASON_CALLED
+        else:
+            reason = REASON_TRACEBACK
+        scores.add(path, reason, [line], share)
+    location = failure.test_location
+    test_lines: dict[str, list[int]] = {test_file: []} if test_file is not None else {}
+    for path, line in [*failure.frames, *([location] if location is not None else [])]:
+        if path == test_file or is_test_path(path):
+            test_lines.setdefault(path, []).append(line)
+    for path, lines in test_lines.items():
+        scores.add(path, REASON_FAILING_TEST, lines, share)  # once per file: it is one test
+    if test_file is None or test_file not in scores.allowed:
+        return ""
+    package = (modules.module_of(test_file) or "").rpartition(".")[0]
+    test_line = location[1] if location is not None and location[0] == test_file else None
+    source = test_source(index, test_file, failure.test_id, test_line, package)
+    named: list[tuple[str, int, int, tuple[str, ...]]] = []
+    for dotted in source.names:
+        root, *rest = dotted.split(".")
+        module, attribute = source.imports[root]
+        found = find_definition(index, modules, module, [attribute, *rest] if attribute else rest)
+        if found is not None and not is_test_path(found[0]):
+            named.append(found)
+    for path, first, _last, _used in dict.fromkeys(named):
+        # A package's __init__ often only hands the work on: what it calls matters more.
+        weight = share * (_INIT_NAMED if path.endswith("/__init__.py") else 1.0)
+        scores.add(path, REASON_NAMED, [first] if first > 1 else [], weight)
+    for path, _first, _last, used in named:
+        for callee, first, _ in callees(index, modules, path, used):
+            if not is_test_path(callee):
+                scores.add(callee, REASON_CALLEE, [first], share)
+    return source.text
 
 
 def _tests_by_name(files: Sequence[str], target: str) -> list[str]:

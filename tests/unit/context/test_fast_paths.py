@@ -117,6 +117,8 @@ def test_repository_map_is_reused_and_follows_changes(make_workspace: Callable[.
             "pkg/__init__.py": "",
             "pkg/core.py": "def compute(x):\n    return x\n",
             "tools/helper.py": "def alpha():\n    return 1\n",
+            # More source than the budget holds, so the rest is mapped rather than shown whole.
+            "pkg/big.py": "".join(f"def f{n}():\n    return {n}\n" for n in range(1500)),
         }
     )
     index = WorkspaceIndex(root)

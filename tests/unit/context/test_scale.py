@@ -47,8 +47,9 @@ def test_importers_found_through_git_grep_match_a_full_read(make_workspace: Call
 
     importers = {path for path, reason in _reasons(cold.files).items() if reason == "imports target"}
     assert importers == {"pkg/views.py", "pkg/nested/deep.py", "pkg/later.py"}
-    assert _reasons(cold.files)["pkg/fresh.py"] == "changed in working tree"  # untracked, ranked first as such
-    assert "pkg/plain.py" not in _reasons(cold.files)
+    # Untracked, ranked first as such, and keeping its other reason.
+    assert _reasons(cold.files)["pkg/fresh.py"] == "changed in working tree, imports target"
+    assert _reasons(cold.files)["pkg/plain.py"] == "source file"  # no signal: shown only because all source fits
     assert cold.prompt == warm.prompt
 
 
