@@ -211,7 +211,6 @@ def test_kimi_lsp_context_never_runs_a_command_from_the_repositorys_git_config(t
     assert not ran.exists(), STAND_IN_KEY in ran.read_text()
 
 
-@pytest.mark.xfail(strict=True, reason="-P keeps the cwd off sys.path, but an empty PYTHONPATH entry puts it back")
 @pytest.mark.parametrize("how", ["console script", "python -m"])
 def test_an_empty_pythonpath_entry_does_not_import_the_repositorys_modules(tmp_path: Path, how: str) -> None:
     # `export PYTHONPATH=$PYTHONPATH:/opt/lib` with PYTHONPATH unset gives ":/opt/lib": its empty entry is the
