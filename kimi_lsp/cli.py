@@ -58,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "serve"
-    if command in ("serve", "fix") and argv is None:
-        # These run tests: move the key out of this process's environment block before they start any.
+    if command in ("serve", "fix", "context", "doctor") and argv is None:
+        # These start other programs (tests, git, which a repository's config can make run its own commands):
+        # move the key out of this process's environment block before they start any.
         # (Only as a program: a caller that passes argv in-process must not have its process replaced.)
         from kimi_lsp import keyguard
 

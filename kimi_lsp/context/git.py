@@ -86,7 +86,7 @@ class PendingSignals:
             # One diff gives the changed paths (--raw, NUL-separated) and then the patch.
             # --relative and "." keep everything inside the workspace root (a repository subfolder).
             "diff": [
-                "diff", "HEAD", "--raw", "-z", "-p", "--no-color", "--no-ext-diff", "--relative",
+                "diff", "HEAD", "--raw", "-z", "-p", "--no-color", "--no-ext-diff", "--no-textconv", "--relative",
                 "--src-prefix=a/", "--dst-prefix=b/", "--", ".",
             ],
         }  # fmt: skip

@@ -19,10 +19,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kimi_lsp.settings import KEY_ENV_VARS
+
 __all__ = ["finish", "ignored", "inside_git", "list_files", "split_z", "start"]
 
 ENV_EXTRA = {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
-_BASE = ("-c", "core.quotepath=off")
+# A repository's own config can name commands for git to run (an fsmonitor hook runs on every index refresh):
+# switched off, and git never sees the key.
+_BASE = ("-c", "core.quotepath=off", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null")
+_NO_KEY = {name: "" for name in KEY_ENV_VARS}
 
 
 def inside_git(root: Path) -> bool:
@@ -36,7 +41,7 @@ def start(root: Path, args: Sequence[str]) -> subprocess.Popen[bytes] | None:
         return subprocess.Popen(
             ["git", *_BASE, *args],
             cwd=root,
-            env={**os.environ, **ENV_EXTRA},
+            env={**{k: v for k, v in os.environ.items() if k not in KEY_ENV_VARS}, **ENV_EXTRA},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -82,7 +87,7 @@ def _run(root: Path, args: Sequence[str], *, timeout: float, stdin: bytes | None
     try:
         out = _git(root).execute(
             ["git", *_BASE, *args],
-            env=ENV_EXTRA,
+            env={**ENV_EXTRA, **_NO_KEY},
             istream=subprocess.PIPE if stdin is not None else None,
             as_process=stdin is not None,
             stdout_as_string=False,

@@ -193,7 +193,6 @@ def test_model_text_printed_to_the_terminal_cannot_erase_or_forge_lines(tmp_path
 # -- (1) code from the workspace: a repository's git configuration -------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="git runs with the repository's own config (core.fsmonitor) and the key")
 def test_kimi_lsp_context_never_runs_a_command_from_the_repositorys_git_config(tmp_path: Path) -> None:
     # A project that arrives as an archive or a shared folder brings its .git/config along.
     root = make_project(tmp_path / "proj")
