@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
+
+import regex
 
 __all__ = ["IgnoreRules"]
 
@@ -16,7 +19,7 @@ __all__ = ["IgnoreRules"]
 @dataclass(frozen=True)
 class _Rule:
     base: str  # folder of the .gitignore, "" for the root, no trailing slash
-    regex: re.Pattern[str]
+    regex: Any  # a compiled ``regex`` pattern: it can be stopped, unlike ``re``
     negate: bool
     dir_only: bool
 
@@ -62,6 +65,9 @@ def _translate(pattern: str) -> str:
     return "".join(out)
 
 
+_MATCH_SECONDS = 0.05
+
+
 class IgnoreRules:
     """Rules gathered from the ``.gitignore`` files met while walking a folder tree."""
 
@@ -83,9 +89,11 @@ class IgnoreRules:
                 continue
             anchored = "/" in line
             line = line.lstrip("/")
-            body = _translate(line)
-            regex = re.compile(("" if anchored else "(?:.*/)?") + body + "$")
-            self._rules.append(_Rule(base.strip("/"), regex, negate, dir_only))
+            try:
+                compiled = regex.compile(("" if anchored else "(?:.*/)?") + _translate(line) + "$")
+            except regex.error:
+                continue  # a rule git would not understand either: skipped, the rest still apply
+            self._rules.append(_Rule(base.strip("/"), compiled, negate, dir_only))
 
     def ignored(self, relpath: str, is_dir: bool) -> bool:
         """True when the last matching rule ignores ``relpath``."""
@@ -99,6 +107,10 @@ class IgnoreRules:
                 local = relpath[len(rule.base) + 1 :]
             else:
                 local = relpath
-            if rule.regex.match(local):
-                result = not rule.negate
+            try:
+                if rule.regex.match(local, timeout=_MATCH_SECONDS):
+                    result = not rule.negate
+            except TimeoutError:
+                continue  # a pattern built to backtrack without end (``*a*a*a…b``): it matches nothing
+
         return result

@@ -16,8 +16,11 @@ from pathlib import Path
 from kimi_lsp.workspace import git
 from kimi_lsp.workspace.ignore import IgnoreRules
 from kimi_lsp.workspace.policy import is_secret_path, is_skipped_dir
+from kimi_lsp.workspace.reading import read_listed
 
 __all__ = ["GitListing", "is_safe_link", "walk", "walk_shown"]
+
+_IGNORE_MAX_BYTES = 1024 * 1024
 
 
 class GitListing:
@@ -91,11 +94,10 @@ def walk(
         folder = stack.pop()
         full = os.path.join(root, folder) if folder else str(root)
         if rules is not None:
-            try:
-                with open(os.path.join(full, ".gitignore"), encoding="utf-8", errors="replace") as handle:
-                    rules.add_file(folder, handle.read())
-            except OSError:
-                pass
+            # Read as any listed file is: a FIFO, a link out or a huge file here gives no rules, not a hang.
+            data = read_listed(str(root), f"{folder}/.gitignore" if folder else ".gitignore", _IGNORE_MAX_BYTES)
+            if data:
+                rules.add_file(folder, data.decode("utf-8", errors="replace"))
         try:
             with os.scandir(full) as iterator:
                 children = sorted(iterator, key=lambda item: item.name)
