@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import regex
+
 from kimi_lsp.agent.tool_specs import GREP_LINE_CHARS, GREP_MAX_FILE_BYTES, LIST_MAX_ITEMS
 from kimi_lsp.errors import ToolError
 from kimi_lsp.workspace.listing import walk_shown
@@ -35,7 +37,7 @@ def clean_glob(pattern: str) -> str:
     return pattern
 
 
-def glob_to_regex(pattern: str) -> re.Pattern[str]:
+def glob_to_regex(pattern: str) -> Glob:
     """A regex for a ``/``-separated glob: ``**`` spans folders, ``*`` and ``?`` stay within one.
 
     Sets follow :mod:`fnmatch`: ``[!a]`` negates, a ``]`` right after the opening bracket is a member, and
@@ -81,9 +83,23 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(pattern[i]))
             i += 1
     try:
-        return re.compile("".join(out) + r"\Z")
-    except re.error as exc:
-        raise ToolError(f"invalid glob pattern {pattern!r}: {exc.msg}; use *, **, ? and [abc] only") from None
+        return Glob(regex.compile("".join(out) + r"\Z"))
+    except regex.error as exc:
+        raise ToolError(f"invalid glob pattern {pattern!r}: {exc}; use *, **, ? and [abc] only") from None
+
+
+@dataclass(frozen=True)
+class Glob:
+    """A glob from the model, matched with a deadline: stars in a row (``*a*a*a…b``) can backtrack for ages."""
+
+    compiled: Any  # a compiled ``regex`` pattern
+
+    def matches(self, subject: str, deadline: float) -> bool:
+        """True when ``subject`` matches; TimeoutError once ``deadline`` (``time.monotonic()``) has passed."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        return self.compiled.match(subject, timeout=left) is not None
 
 
 # Constructs whose result on a line can change when the line is searched inside its whole file (they
@@ -102,7 +118,7 @@ class Search:
 
     pattern: Any  # a compiled ``regex`` pattern, run on each line
     whole: Any  # the same with MULTILINE, run once on a file's text to skip files without a match; or None
-    name_filter: re.Pattern[str] | None
+    name_filter: Glob | None
     glob_has_slash: bool  # a glob with "/" matches the root-relative path, otherwise the file name
     seconds: float
     stop: threading.Event = field(default_factory=threading.Event)
@@ -122,7 +138,7 @@ class Search:
         for rel, path in candidates:
             if self.name_filter is not None:
                 subject = rel if self.glob_has_slash else rel.rsplit("/", 1)[-1]
-                if not self.name_filter.match(subject):
+                if not self.name_filter.matches(subject, deadline):
                     continue
             data = _grep_bytes(root, path, rel)
             if data is None:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import shlex
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,10 +189,23 @@ class Toolbox:
         top, top_rel = self._resolve(directory)
         if not top.is_dir():
             raise ToolError(f"{top_rel} is not a folder")
-        regex = glob_to_regex(pattern)
-        matches = await asyncio.to_thread(
-            lambda: [rel for rel, path in walk_shown(self.root, top) if regex.match(path.relative_to(top).as_posix())]
-        )
+        glob = glob_to_regex(pattern)
+        deadline = time.monotonic() + self.grep_timeout
+
+        def matching() -> list[str]:
+            return [
+                rel
+                for rel, path in walk_shown(self.root, top)
+                if glob.matches(path.relative_to(top).as_posix(), deadline)
+            ]
+
+        try:
+            matches = await asyncio.to_thread(matching)
+        except TimeoutError:
+            raise ToolError(
+                f"matching {pattern!r} was stopped after {self.grep_timeout:g} s: the pattern is too slow "
+                "(many * in a row backtrack); use fewer wildcards, or narrow the directory"
+            ) from None
         if not matches:
             hint = (
                 f" (patterns without / match only directly inside the folder; try **/{pattern})"
