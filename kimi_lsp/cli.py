@@ -15,6 +15,7 @@ from typing import Any
 from kimi_lsp import __version__
 from kimi_lsp.errors import EXIT_INTERRUPTED, EXIT_MODEL, EXIT_NOT_FIXED, EXIT_OK, EXIT_USAGE, KimiError
 from kimi_lsp.settings import SPECS, LoadedSettings, Settings, load_settings
+from kimi_lsp.terminal import SafeStream
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         keyguard.take_key()
         keyguard.hide_key(sys.argv[1:])
+    if command != "serve":  # the server's stdout is the LSP channel; everything else is read by a person
+        sys.stdout = SafeStream(sys.stdout)  # type: ignore[assignment]
+        sys.stderr = SafeStream(sys.stderr)  # type: ignore[assignment]
     try:
         if command == "serve":
             from kimi_lsp.lsp.server import serve

@@ -157,7 +157,6 @@ def test_a_context_excerpt_that_starts_inside_a_key_never_shows_its_lines(tmp_pa
 ERASE_LINE = "\r\x1b[2K"  # back to the start of the line, clear it: what was printed there is gone
 
 
-@pytest.mark.xfail(strict=True, reason="the test command is printed as given; a workspace file can hide it")
 def test_the_test_command_shown_at_the_start_cannot_be_hidden_by_the_workspace_file(tmp_path: Path) -> None:
     # issue 10 made every job show the test command and who chose it, because a workspace file may set it.
     # With terminal control sequences in it, what the terminal shows is a harmless command.
@@ -168,14 +167,14 @@ def test_the_test_command_shown_at_the_start_cannot_be_hidden_by_the_workspace_f
     (root / "pyproject.toml").write_text(f"[tool.kimi-lsp]\ntestCommand = {table}\n", encoding="utf-8")
     with StandIn([Turn(reasoning="done", content="nothing to do")]) as stand_in:
         done = run_cli(root, cli_env(tmp_path, stand_in), "fix", "--json")
-    assert (tmp_path / "ran-hidden-command").exists()  # the hidden command did run
     assert "\x1b" not in done.stderr
+    assert "\\u001b[2K" in done.stderr  # the hidden part is shown, escaped, on the test command's line
 
 
-@pytest.mark.xfail(strict=True, reason="the diff and the model's summary are written to the terminal raw")
 def test_model_text_printed_to_the_terminal_cannot_erase_or_forge_lines(tmp_path: Path) -> None:
     root = make_project(tmp_path / "proj")
-    edit = {"old": "return width + height", "new": f"return width * height  # {ERASE_LINE}"}
+    # (A bare CR would end the Python line and be refused by the syntax gate: the escape alone goes in.)
+    edit = {"old": "return width + height", "new": "return width * height  # \x1b[2K"}
     turns = [
         Turn(reasoning="fix", tool_calls=[ScriptedCall("StrReplaceFile", {"path": "shapes.py", "edit": edit})]),
         # OSC 52 writes the clipboard in many terminals; the erase hides it and forges a status line.
