@@ -80,7 +80,8 @@ def test_secret_values_from_files_and_the_environment_never_reach_the_model(tmp_
         ScriptedCall("RunTests", {}),
     )
     with StandIn(turns) as stand_in:
-        done = run_fix(root, stand_in, tmp_path, **SECRET_ENV)
+        # Unsandboxed, so the test can report to a host path that the tests really got the variables.
+        done = run_fix(root, stand_in, tmp_path, KIMI_SANDBOX="off", **SECRET_ENV)
         bodies = [request.body.decode("utf-8") for request in stand_in.chat_requests]
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "fixed"
@@ -107,7 +108,7 @@ def test_paths_with_control_characters_never_reach_the_diff_or_the_tree(tmp_path
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["status"] == "fixed"
-    assert "control character" in tool_answer
+    assert "control, invisible or line-breaking character" in tool_answer
     # The invariant: every file in `files` is in `diff`, and --apply wrote exactly those files.
     assert [entry["path"] for entry in result["files"]] == ["shapes.py"]
     headers = [line for line in result["diff"].splitlines() if line.startswith("diff --git")]

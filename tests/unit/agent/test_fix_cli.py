@@ -21,15 +21,14 @@ from kimi_lsp.testing import STAND_IN_KEY, Fault, ScriptedCall, StandIn, Turn
 from kimi_lsp.testing.processes import alive, hanging_unittest
 
 BUGGY = "def area(width, height):\n    return width + height\n"
-# The project's test reports what it saw in its output (the sandbox lets it write nowhere else): the
-# variables' names, and a short hash of each value, so the output stays small enough to reach the model.
+# The project's test reports what it saw in its output (the sandbox lets it write nowhere else): each
+# variable's name and a short hash of its value, a line each, so no line is cut before it reaches the model.
 TESTS = (
     "import hashlib, os, unittest\n\nfrom shapes import area\n\n\n"
     "class AreaTest(unittest.TestCase):\n"
     "    def test_area(self):\n"
-    "        names = ' '.join(sorted(os.environ))\n"
-    "        hashes = ' '.join(sorted(hashlib.sha256(v.encode()).hexdigest()[:12] for v in os.environ.values()))\n"
-    "        print(f'ENV-NAMES {names}\\nENV-HASHES {hashes}', flush=True)\n"
+    "        for name, value in sorted(os.environ.items()):\n"
+    "            print(f'ENV {name} {hashlib.sha256(value.encode()).hexdigest()[:12]}', flush=True)\n"
     "        self.assertEqual(area(3, 4), 12)\n"
 )
 
@@ -130,9 +129,9 @@ def test_the_api_key_never_reaches_the_tests(tmp_path: Path, project: Path) -> N
         done = run_cli(["fix", "--test", TEST_COMMAND, "--json"], env, project)
         first = stand_in.chat_requests[0].body.decode("utf-8")  # carries the first test run's output
     assert done.returncode == 0, done.stderr
-    assert "SEEN_ENV_MARKER" in first and _hash("marker-the-tests-do-see") in first  # the tests did run and report
+    assert f"ENV SEEN_ENV_MARKER {_hash('marker-the-tests-do-see')}" in first  # the tests did run and report
     assert _hash(STAND_IN_KEY) not in first and _hash("sk-moonshot-also-secret") not in first
-    assert "KIMI_API_KEY" not in first.split("ENV-NAMES", 1)[1].split("\\n", 1)[0]
+    assert "ENV KIMI_API_KEY" not in first and "ENV MOONSHOT_API_KEY" not in first
 
 
 def test_recovers_from_rate_limit_overload_and_a_cut_stream(tmp_path: Path, project: Path) -> None:
