@@ -20,7 +20,7 @@ from kimi_lsp.agent.loop import ChatModel
 from kimi_lsp.errors import KimiError
 from kimi_lsp.lsp import commands, configuration, lifecycle, textsync
 from kimi_lsp.lsp.core import KimiServer, default_model
-from kimi_lsp.lsp.transport import BoundedStdin
+from kimi_lsp.lsp.transport import BoundedStdin, serve_tcp
 from kimi_lsp.settings import Settings
 
 
@@ -68,7 +68,7 @@ def serve(tcp: str | None = None) -> int:
                 "and direct your API key to any endpoint; prefer 127.0.0.1",
                 file=sys.stderr,
             )
-        server.start_tcp(host or "127.0.0.1", int(port))
+        serve_tcp(server, host or "127.0.0.1", int(port))
     else:
         server.start_io(stdin=cast(BinaryIO, BoundedStdin(sys.stdin.buffer)))
     return 0

@@ -8,11 +8,15 @@ dropped in small pieces, and pygls gets a harmless notification in their place, 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from typing import BinaryIO
+import threading
+from typing import Any, BinaryIO
 
-__all__ = ["MAX_BODY_BYTES", "BoundedStdin"]
+from pygls.io_ import run_async
+
+__all__ = ["MAX_BODY_BYTES", "BoundedStdin", "serve_tcp"]
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # far above any real LSP message (a whole file in didOpen is a few MB)
 MAX_HEADER_LINE = 8192
@@ -63,3 +67,74 @@ class BoundedStdin:
             if left > 0:
                 left -= len(chunk)
         return REFUSED_BODY
+
+
+class _FirstLineAgain:
+    """An asyncio stream reader that hands back a line already read, then reads on."""
+
+    def __init__(self, first: bytes, reader: asyncio.StreamReader) -> None:
+        self._first: bytes | None = first
+        self._reader = reader
+
+    async def readline(self) -> bytes:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return await self._reader.readline()
+
+    async def readexactly(self, n: int) -> bytes:
+        if n > MAX_BODY_BYTES:
+            log.error("refused an LSP message with Content-Length %d over TCP; closing the connection", n)
+            return b""  # ends the session: a TCP peer that lies about lengths is not an editor
+        return await self._reader.readexactly(n)
+
+
+def serve_tcp(server: Any, host: str, port: int) -> None:
+    """Serve one editor over TCP: the first connection that speaks LSP, and no other.
+
+    pygls's own TCP server hands every new connection the one session's writer, so any local process (or a
+    web page's cross-site POST) could read the editor's answers or drive its session. Here a connection whose
+    first line is not an LSP header is closed at once, and so is every connection after the editor's.
+    """
+    stop = server._stop_event = threading.Event()
+    taken = False
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal taken
+        peer = writer.get_extra_info("peername")
+        if taken:
+            log.error("refused a second TCP connection from %s: this server serves one editor", peer)
+            writer.close()
+            return
+        try:
+            first = await reader.readline()
+        except (ValueError, ConnectionError):
+            first = b""
+        if not first.lower().startswith(b"content-length:"):
+            log.error("refused a TCP connection from %s that does not speak LSP (%r)", peer, first[:40])
+            writer.close()
+            return
+        taken = True
+        server.protocol.set_writer(writer)
+        await run_async(
+            stop_event=stop,
+            reader=_FirstLineAgain(first, reader),
+            protocol=server.protocol,
+            logger=log,
+            error_handler=server.report_server_error,
+        )
+        server.shutdown()
+
+    async def main() -> None:
+        listener = await asyncio.start_server(connection, host, port, limit=MAX_HEADER_LINE)
+        server._server = listener  # pygls's shutdown closes it
+        async with listener:
+            try:
+                await listener.serve_forever()
+            except asyncio.CancelledError:
+                pass
+
+    try:
+        asyncio.run(main())
+    except (KeyboardInterrupt, SystemExit):
+        pass
