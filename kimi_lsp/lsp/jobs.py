@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kimi_lsp.lsp.server import KimiServer
 
 APPLY_CONFIRM_SECONDS = 3.0
+APPLY_WAIT_SECONDS = 5.0  # an editor applies at once; longer means it asks the user, and the job must not wait
 
 
 @dataclass(frozen=True)
@@ -129,22 +130,21 @@ class JobManager:
         progress = False
         self.server.log(f"[{job.id}] started: {job.title} in {job.root}")
 
-        def on_event(event: StepEvent) -> None:
-            job.last = event.describe()
+        def report(text: str) -> None:
+            job.last = text
             if progress:
-                percentage = min(99, int(100 * event.step / max(1, event.max_steps)))
-                self.server.work_done_progress.report(
-                    job.token,
-                    types.WorkDoneProgressReport(message=job.last, percentage=percentage, cancellable=True),
-                )
+                # No percentage, in the begin or here: VS Code's client drops a report without one after a
+                # begin that had one, and a step count is not a share of the work anyway.
+                self.server.work_done_progress.report(job.token, types.WorkDoneProgressReport(message=text))
+
+        def on_event(event: StepEvent) -> None:
+            report(event.describe())
             if event.phase == "tool":
                 self.server.log(f"[{job.id}] {job.last}")
 
         def on_log(text: str) -> None:
-            job.last = text
             self.server.log(f"[{job.id}] {text}")
-            if progress:
-                self.server.work_done_progress.report(job.token, types.WorkDoneProgressReport(message=text))
+            report(text)
 
         end_message = "Done"
         try:
@@ -168,7 +168,7 @@ class JobManager:
                 if closer is not None:
                     await asyncio.shield(closer())
             # The region stays taken until the result is delivered: a new job must not race the edit.
-            end_message = await self._deliver(job, job.result)
+            end_message = await self._deliver(job, job.result, report)
             job.state = "done"
         except asyncio.CancelledError:
             job.state = "cancelled"
@@ -199,13 +199,13 @@ class JobManager:
             return False
         self.server.work_done_progress.begin(
             job.token,
-            types.WorkDoneProgressBegin(title=f"Kimi: {job.title}", cancellable=True, message="starting", percentage=0),
+            types.WorkDoneProgressBegin(title=f"Kimi: {job.title}", cancellable=True, message="starting"),
         )
         return True
 
     # --- results ------------------------------------------------------------------------------------
 
-    async def _deliver(self, job: ServerJob, result: JobResult) -> str:
+    async def _deliver(self, job: ServerJob, result: JobResult, report: Callable[[str], None]) -> str:
         if result.status in ("no_change",):
             self.server.show(types.MessageType.Info, f"Kimi: {job.title}: no change. {result.summary}".strip())
             return f"No change. {result.summary}".strip()
@@ -222,7 +222,18 @@ class JobManager:
         self.proposals[job.id] = stored
         summary = result.summary or "change ready"
         if job.settings.apply_mode == "apply" and verified:
-            applied, why = await self.apply(job.id)
+            report("applying the change")
+            pending = asyncio.ensure_future(self.apply(job.id))
+            try:
+                await asyncio.wait({pending}, timeout=APPLY_WAIT_SECONDS)
+            finally:
+                if not pending.done():
+                    # The editor is asking the user first (Emacs confirms server edits): the job ends now and
+                    # does not hold its region or its progress while they decide.
+                    self.server.background(self._settle(stored, pending))
+            if not pending.done():
+                return "Sent to the editor, which is asking you to confirm it"
+            applied, why = pending.result()
             if applied:
                 return f"Applied ({len(result.files)} file(s)). {summary}"
             await self._offer(stored, f"not applied: {why}")
@@ -242,8 +253,13 @@ class JobManager:
             for p in self.proposals.values()
         ]
 
-    def _rebase(self, stored: StoredProposal) -> Rebased:
-        """The proposal's change as an edit for the documents as they are now (see ``rebase_changes``)."""
+    def _rebase(self, stored: StoredProposal, *, confirm: bool = False) -> Rebased:
+        """The proposal's change as an edit for the documents as they are now (see ``rebase_changes``).
+
+        ``confirm`` marks it as needing the user's confirmation in the editor: only for an edit sent to be
+        reviewed there. A change the user already chose (apply mode, an Apply button, a code action) must land
+        as it is: VS Code would otherwise hold it in its refactor preview with every box unticked.
+        """
         return rebase_changes(
             stored.job.root,
             stored.result.files,
@@ -251,15 +267,38 @@ class JobManager:
             _read_disk,
             self._caps(),
             label=stored.label,
-            needs_confirmation=True,  # a model-made change: confirm it where the editor can (VS Code preview)
+            needs_confirmation=confirm,
         )
 
     async def _offer(self, stored: StoredProposal, note: str) -> None:
         rebased = self._rebase(stored)
         stored.edit = rebased.edit
+        if rebased.edit is not None and self._caps().change_annotations:
+            # The editor can show the change and ask (VS Code: a diff with Apply and Discard). Sent in the
+            # background: the job ends now, whenever the user answers.
+            self.server.background(self._confirm(stored.job.id))
+            return
         message = f"Kimi: {stored.job.title}: {note}. {stored.result.summary}".strip()
         choices = ["Apply", "Show diff", "Discard"]
         asyncio.get_running_loop().create_task(self._ask(stored.job.id, message, choices))
+
+    async def _settle(self, stored: StoredProposal, pending: asyncio.Future[tuple[bool, str]]) -> None:
+        """Finish an apply the editor answers after the job ended: a refusal is offered like any other."""
+        applied, why = await pending
+        if applied:
+            self.server.log(f"[{stored.job.id}] applied")
+        else:
+            await self._offer(stored, f"not applied: {why}")
+
+    async def _confirm(self, job_id: str) -> None:
+        """Send the proposal for the user to review in the editor; a discard drops it, a failure is shown."""
+        applied, why = await self.apply(job_id, confirm=True)
+        if applied:
+            self.server.log(f"[{job_id}] applied after review")
+        elif job_id not in self.proposals:
+            self.server.log(f"[{job_id}] {why}")
+        else:
+            self.server.show(types.MessageType.Warning, f"Kimi: not applied: {why}")
 
     async def _ask(self, job_id: str, message: str, choices: list[str]) -> None:
         try:
@@ -283,8 +322,11 @@ class JobManager:
         elif answer.title == "Discard":
             self.discard(job_id)
 
-    async def apply(self, job_id: str) -> tuple[bool, str]:
-        """Send the proposal as ``workspace/applyEdit``, rebased onto the current text, and check it landed."""
+    async def apply(self, job_id: str, *, confirm: bool = False) -> tuple[bool, str]:
+        """Send the proposal as ``workspace/applyEdit``, rebased onto the current text, and check it landed.
+
+        ``confirm``: the editor asks the user first (see ``_rebase``); their "no" discards the proposal.
+        """
         stored = self.proposals.get(job_id)
         if stored is None:
             return False, f"no pending change for job {job_id}"
@@ -292,12 +334,12 @@ class JobManager:
             return False, "this change is already being applied"
         stored.applying = True
         try:
-            return await self._apply(job_id, stored)
+            return await self._apply(job_id, stored, confirm)
         finally:
             stored.applying = False
 
-    async def _apply(self, job_id: str, stored: StoredProposal) -> tuple[bool, str]:
-        rebased = self._rebase(stored)
+    async def _apply(self, job_id: str, stored: StoredProposal, confirm: bool) -> tuple[bool, str]:
+        rebased = self._rebase(stored, confirm=confirm)
         if rebased.conflicts:
             return False, "you edited the same lines meanwhile in " + ", ".join(rebased.conflicts)
         if rebased.unsupported:
@@ -311,7 +353,13 @@ class JobManager:
             types.ApplyWorkspaceEditParams(edit=rebased.edit, label=stored.label)
         )
         if not response.applied:
-            return False, response.failure_reason or "the editor declined the edit"
+            if response.failure_reason:
+                return False, response.failure_reason
+            if confirm:
+                self.proposals.pop(job_id, None)
+                return False, "discarded in the editor's review"
+            # Without a reason, the usual cause is a file that changed between sending the edit and applying it.
+            return False, "the editor did not apply it (a file may have changed meanwhile)"
         # Some clients answer applied=true and still skip a stale edit: trust the text, not the flag.
         missing = await self.server.wait_for_texts(rebased.expected, APPLY_CONFIRM_SECONDS)
         if missing:
