@@ -273,8 +273,16 @@ class ServerSession implements KimiExtension {
       applyEdit: (converter, params) => this.reviews.applyEdit(converter, params),
     });
     client.onDidChangeState((event) => {
-      if (event.newState === State.Stopped) {
-        this.status.clear();
+      if (event.oldState !== State.Running || event.newState === State.Running) {
+        return;
+      }
+      // The server's jobs die with it: their items must not stay. A stop we asked for has already
+      // unset this.client and needs no word; a crash does (the client restarts the server by itself).
+      const lost = this.status.clear();
+      if (lost > 0 && this.client === client) {
+        const message = `Kimi: the kimi-lsp server stopped unexpectedly; ${lost === 1 ? "its running job was" : `${lost} running jobs were`} lost and nothing was applied. It restarts by itself: run the command again.`;
+        this.output.appendLine(message);
+        void vscode.window.showErrorMessage(message, "Show Output").then((choice) => choice && this.output.show(true));
       }
     });
     try {

@@ -67,11 +67,13 @@ export class JobStatus implements vscode.Disposable {
     }
   }
 
-  /** Forget every job, e.g. when the server stops. */
-  clear(): void {
+  /** Forget every job, e.g. when the server stops; how many there were. */
+  clear(): number {
+    const count = this.jobs.size;
     for (const token of [...this.jobs.keys()]) {
       this.remove(token);
     }
+    return count;
   }
 
   dispose(): void {
