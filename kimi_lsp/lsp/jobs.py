@@ -230,7 +230,7 @@ class JobManager:
                 if not pending.done():
                     # The editor is asking the user first (Emacs confirms server edits): the job ends now and
                     # does not hold its region or its progress while they decide.
-                    self.server.background(self._settle(stored, pending))
+                    self.server.background(self._finish_apply(stored, pending))
             if not pending.done():
                 return "Sent to the editor, which is asking you to confirm it"
             applied, why = pending.result()
@@ -268,6 +268,7 @@ class JobManager:
             self._caps(),
             label=stored.label,
             needs_confirmation=confirm,
+            description=_review_note(stored) if confirm else None,
         )
 
     async def _offer(self, stored: StoredProposal, note: str) -> None:
@@ -282,7 +283,7 @@ class JobManager:
         choices = ["Apply", "Show diff", "Discard"]
         asyncio.get_running_loop().create_task(self._ask(stored.job.id, message, choices))
 
-    async def _settle(self, stored: StoredProposal, pending: asyncio.Future[tuple[bool, str]]) -> None:
+    async def _finish_apply(self, stored: StoredProposal, pending: asyncio.Future[tuple[bool, str]]) -> None:
         """Finish an apply the editor answers after the job ended: a refusal is offered like any other."""
         applied, why = await pending
         if applied:
@@ -392,6 +393,12 @@ class JobManager:
                     types.ShowDocumentParams(uri=path.as_uri(), take_focus=True)
                 )
         return diff
+
+
+def _review_note(stored: StoredProposal) -> str:
+    """What the user reviewing the change is told: whether the tests vouch for it, and the model's summary."""
+    note = "verified by the tests" if stored.verified else "NOT verified: no test command"
+    return f"{note}. {stored.result.summary}".strip()
 
 
 def _settle(job: ServerJob) -> None:

@@ -49,7 +49,7 @@ export class Reviews implements vscode.Disposable, vscode.TextDocumentContentPro
 
   async applyEdit(converter: Protocol2CodeConverter, params: ApplyWorkspaceEditParams): Promise<ApplyWorkspaceEditResult> {
     const edit = await converter.asWorkspaceEdit(withoutConfirmation(params.edit));
-    if (needsConfirmation(params.edit) && !(await this.review(params.label ?? "Kimi", edit))) {
+    if (needsConfirmation(params.edit) && !(await this.review(params.label ?? "Kimi", describe(params.edit), edit))) {
       return { applied: false };
     }
     const applied = await vscode.workspace.applyEdit(edit);
@@ -64,7 +64,7 @@ export class Reviews implements vscode.Disposable, vscode.TextDocumentContentPro
   }
 
   /** Show each changed file as a diff and wait for Apply (true) or Discard (false). */
-  private async review(label: string, edit: vscode.WorkspaceEdit): Promise<boolean> {
+  private async review(label: string, description: string, edit: vscode.WorkspaceEdit): Promise<boolean> {
     const id = String(++this.reviewed);
     const shown: [vscode.Uri, vscode.Uri][] = [];
     for (const [uri, edits] of edit.entries()) {
@@ -87,7 +87,11 @@ export class Reviews implements vscode.Disposable, vscode.TextDocumentContentPro
         });
       }
       void vscode.window
-        .showInformationMessage(`${label}: review the proposed change, then apply or discard it.`, "Apply", "Discard")
+        .showInformationMessage(
+          `${label}: review the proposed change, then apply or discard it. ${description}`.trim(),
+          "Apply",
+          "Discard",
+        )
         .then((choice) => this.pending.get(id)?.(choice === "Apply"));
       return await decided;
     } finally {
@@ -100,6 +104,12 @@ export class Reviews implements vscode.Disposable, vscode.TextDocumentContentPro
       }
     }
   }
+}
+
+/** What the server says about the change (e.g. whether the tests verified it, and its summary). */
+function describe(edit: WorkspaceEdit): string {
+  const notes = Object.values(edit.changeAnnotations ?? {}).map((annotation) => annotation.description ?? "");
+  return [...new Set(notes.filter(Boolean))].join(" ");
 }
 
 interface CurrentText {

@@ -103,7 +103,10 @@ async def test_preview_sends_the_change_for_review_after_the_job_ended_and_a_dis
             end = await editor.wait_end(f"kimi-{started['jobId']}")
             assert end.message is not None and end.message.startswith("Ready for review"), end.message
             await editor.wait_for(lambda: review.shown)
-            assert all(a.needs_confirmation for a in annotations_of(review.shown[0]))
+            [annotation] = annotations_of(review.shown[0])
+            assert annotation.needs_confirmation
+            # What the editor shows the user: whether the tests vouch for it, and what the model did.
+            assert annotation.description == "verified by the tests. area() added the sides; it now multiplies them."
             assert not editor.message_requests  # the review is the question; no second dialog
             review.answer(False)
             await wait_no_proposals(editor)

@@ -96,6 +96,7 @@ def test_preview_shows_the_diff_and_apply_lands_it(host: Host, stand_in: StandIn
     wb.open_file("shapes.py")
     wb.command("Kimi: Fix failing tests")
     toast = wb.notification(REVIEW)
+    assert "verified by the tests. area() added the sides" in " ".join(toast.inner_text().split())
     wb.wait(lambda: wb.page.locator(".monaco-diff-editor").first.is_visible(), "the diff editor")
     wb.wait(lambda: any("proposed" in t for t in wb.tab_titles()), "the review tab")
     # The job is over while the user reads: its status item is gone.
