@@ -222,7 +222,8 @@ class JobManager:
         self.proposals[job.id] = stored
         summary = result.summary or "change ready"
         if job.settings.apply_mode == "apply" and verified:
-            report("applying the change")
+            # Keeps the tests' verdict in view: it was reported an instant ago, and editors show the latest only.
+            report(f"applying the change · {job.last}")
             pending = asyncio.ensure_future(self.apply(job.id))
             try:
                 await asyncio.wait({pending}, timeout=APPLY_WAIT_SECONDS)

@@ -34,6 +34,17 @@ def project(tmp_path: Path, source: str = BUGGY, **settings: Any) -> Path:
     return root
 
 
+def open_project(
+    window: Open, host: Host, stand_in: StandIn, tmp_path: Path, turns: list[Turn], **settings: Any
+) -> tuple[Path, Workbench]:
+    """The project in a trusted window with shapes.py open, and the model's turns queued."""
+    root = project(tmp_path, **settings)
+    stand_in.push(*turns)
+    wb = window(host, root)
+    wb.open_file("shapes.py")
+    return root, wb
+
+
 def slow_turn() -> Turn:
     """A model that keeps thinking long enough to be interrupted."""
     return Turn(reasoning="thinking " * 2000, content="never", fault=Fault.slow_stream(0.2))
@@ -63,10 +74,7 @@ def window(browser: Any, shots: Path) -> Iterator[Open]:
 def test_fix_failing_tests_lands_without_a_dialog_and_one_undo_restores_it(
     host: Host, stand_in: StandIn, window: Open, tmp_path: Path
 ) -> None:
-    root = project(tmp_path)
-    stand_in.push(*fix_turns())
-    wb = window(host, root)
-    wb.open_file("shapes.py")
+    root, wb = open_project(window, host, stand_in, tmp_path, fix_turns())
     wb.record_status()
     wb.command("Kimi: Fix failing tests")
     wb.wait(lambda: "width * height" in wb.editor_text(), "the fix in the editor")
@@ -90,10 +98,7 @@ def test_fix_failing_tests_lands_without_a_dialog_and_one_undo_restores_it(
 
 
 def test_preview_shows_the_diff_and_apply_lands_it(host: Host, stand_in: StandIn, window: Open, tmp_path: Path) -> None:
-    root = project(tmp_path, applyMode="preview")
-    stand_in.push(*fix_turns())
-    wb = window(host, root)
-    wb.open_file("shapes.py")
+    _, wb = open_project(window, host, stand_in, tmp_path, fix_turns(), applyMode="preview")
     wb.command("Kimi: Fix failing tests")
     toast = wb.notification(REVIEW)
     assert "verified by the tests. area() added the sides" in " ".join(toast.inner_text().split())
@@ -112,10 +117,7 @@ def test_preview_shows_the_diff_and_apply_lands_it(host: Host, stand_in: StandIn
 
 
 def test_preview_discard_leaves_nothing(host: Host, stand_in: StandIn, window: Open, tmp_path: Path) -> None:
-    root = project(tmp_path, applyMode="preview")
-    stand_in.push(*fix_turns())
-    wb = window(host, root)
-    wb.open_file("shapes.py")
+    root, wb = open_project(window, host, stand_in, tmp_path, fix_turns(), applyMode="preview")
     wb.command("Kimi: Fix failing tests")
     toast = wb.notification(REVIEW)
     wb.wait(lambda: any("proposed" in t for t in wb.tab_titles()), "the review tab")
@@ -133,10 +135,7 @@ def test_preview_discard_leaves_nothing(host: Host, stand_in: StandIn, window: O
 def test_fix_diagnostics_at_cursor_fixes_another_extensions_diagnostic(
     host: Host, stand_in: StandIn, window: Open, tmp_path: Path
 ) -> None:
-    root = project(tmp_path)
-    stand_in.push(*fix_turns())
-    wb = window(host, root)
-    wb.open_file("shapes.py")
+    _, wb = open_project(window, host, stand_in, tmp_path, fix_turns())
     wb.wait(lambda: wb.page.locator(".squiggly-warning").count(), "fake-lint's squiggle")
     wb.go_to(3, 16)
     wb.screenshot("diagnostic")
@@ -172,10 +171,7 @@ def test_refactor_selection_with_an_instruction(host: Host, stand_in: StandIn, w
 
 
 def test_clicking_the_status_item_cancels_the_job(host: Host, stand_in: StandIn, window: Open, tmp_path: Path) -> None:
-    root = project(tmp_path)
-    stand_in.push(slow_turn())
-    wb = window(host, root)
-    wb.open_file("shapes.py")
+    _, wb = open_project(window, host, stand_in, tmp_path, [slow_turn()])
     wb.command("Kimi: Fix failing tests")
     wb.wait(lambda: stand_in.chat_requests, "the model to be asked")
     item = wb.page.locator(STATUS_ITEM, has_text="Kimi: Fix failing tests")
@@ -207,10 +203,7 @@ def test_no_key_offers_set_api_key(host_without_key: Host, window: Open, tmp_pat
 def test_a_killed_server_says_so_and_the_next_command_works(
     host: Host, stand_in: StandIn, window: Open, tmp_path: Path
 ) -> None:
-    root = project(tmp_path)
-    stand_in.push(slow_turn())
-    wb = window(host, root)
-    wb.open_file("shapes.py")
+    root, wb = open_project(window, host, stand_in, tmp_path, [slow_turn()])
     wb.command("Kimi: Fix failing tests")
     wb.wait(lambda: stand_in.chat_requests, "the model to be asked")
     wb.wait(lambda: wb.kimi_status(), "the job's item")
