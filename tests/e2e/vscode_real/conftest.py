@@ -130,9 +130,6 @@ class Host:
                 found.append(int(pid))
         return found
 
-    def exthost_log(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in self.user_data.glob("logs/*/exthost*/exthost.log"))
-
     def stop(self) -> None:
         # Our own process group (start_new_session): code-server, its extension hosts and their servers.
         os.killpg(self.process.pid, signal.SIGTERM)

@@ -227,14 +227,3 @@ def test_restricted_mode_runs_nothing_and_says_so(host: Host, window: Open, tmp_
     wb.notification("Kimi is off in Restricted Mode")
     wb.screenshot("restricted")
     assert host.server_pids(root) == []  # no server, so no test run and no workspace setting read
-
-
-def test_closing_the_window_logs_no_channel_errors(host: Host, stand_in: StandIn, window: Open, tmp_path: Path) -> None:
-    root = project(tmp_path)
-    wb = window(host, root)
-    wb.open_file("shapes.py")
-    wb.wait(lambda: host.server_pids(root), "the server to start")
-    before = host.exthost_log().count("Channel has been closed")
-    wb.command("Developer: Reload Window")  # the extension host deactivates Kimi as on closing the window
-    wb.wait(lambda: len(host.server_pids(root)) == 2, "the reloaded window's server")
-    assert host.exthost_log().count("Channel has been closed") == before
