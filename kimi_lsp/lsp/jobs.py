@@ -398,7 +398,7 @@ class JobManager:
 
 def _review_note(stored: StoredProposal) -> str:
     """What the user reviewing the change is told: whether the tests vouch for it, and the model's summary."""
-    note = "verified by the tests" if stored.verified else "NOT verified: no test command"
+    note = "Verified by the tests" if stored.verified else "NOT verified: no test command"
     return f"{note}. {stored.result.summary}".strip()
 
 

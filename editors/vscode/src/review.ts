@@ -88,7 +88,9 @@ export class Reviews implements vscode.Disposable, vscode.TextDocumentContentPro
       }
       void vscode.window
         .showInformationMessage(
-          `${label}: review the proposed change, then apply or discard it. ${description}`.trim(),
+          [`${label}:`, sentence(description), "Review the proposed change, then apply or discard it."]
+            .filter(Boolean)
+            .join(" "),
           "Apply",
           "Discard",
         )
@@ -110,6 +112,10 @@ export class Reviews implements vscode.Disposable, vscode.TextDocumentContentPro
 function describe(edit: WorkspaceEdit): string {
   const notes = Object.values(edit.changeAnnotations ?? {}).map((annotation) => annotation.description ?? "");
   return [...new Set(notes.filter(Boolean))].join(" ");
+}
+
+function sentence(text: string): string {
+  return text === "" || /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
 interface CurrentText {

@@ -107,7 +107,7 @@ async def test_preview_sends_the_change_for_review_after_the_job_ended_and_a_dis
             [annotation] = annotations_of(review.shown[0])
             assert annotation.needs_confirmation
             # What the editor shows the user: whether the tests vouch for it, and what the model did.
-            assert annotation.description == "verified by the tests. area() added the sides; it now multiplies them."
+            assert annotation.description == "Verified by the tests. area() added the sides; it now multiplies them."
             assert not editor.message_requests  # the review is the question; no second dialog
             review.answer(False)
             await wait_no_proposals(editor)

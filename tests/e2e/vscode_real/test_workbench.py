@@ -20,7 +20,7 @@ from tests.e2e.vscode_real.workbench import STATUS_ITEM, Workbench
 pytestmark = pytest.mark.vscode_host
 
 FIXED = BUGGY.replace(FIXED_LINE_OLD, FIXED_LINE_NEW)
-REVIEW = "review the proposed change"
+REVIEW = "Review the proposed change"
 Open = Callable[..., Workbench]
 
 
@@ -101,7 +101,8 @@ def test_preview_shows_the_diff_and_apply_lands_it(host: Host, stand_in: StandIn
     _, wb = open_project(window, host, stand_in, tmp_path, fix_turns(), applyMode="preview")
     wb.command("Kimi: Fix failing tests")
     toast = wb.notification(REVIEW)
-    assert "verified by the tests. area() added the sides" in " ".join(toast.inner_text().split())
+    said = " ".join(toast.inner_text().split())
+    assert "Kimi: Fix failing tests: Verified by the tests. area() added the sides" in said, said
     wb.wait(lambda: wb.page.locator(".monaco-diff-editor").first.is_visible(), "the diff editor")
     wb.wait(lambda: any("proposed" in t for t in wb.tab_titles()), "the review tab")
     # The job is over while the user reads: its status item is gone.

@@ -7,9 +7,10 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from playwright.sync_api import Locator, Page
+if TYPE_CHECKING:  # playwright is only needed once the suite runs (conftest skips it when missing)
+    from playwright.sync_api import Locator, Page
 
 T = TypeVar("T")
 
