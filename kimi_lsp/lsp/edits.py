@@ -215,6 +215,7 @@ def build_workspace_edit(
     supports_change_annotations: bool,
     label: str,
     needs_confirmation: bool,
+    description: str | None = None,
 ) -> types.WorkspaceEdit:
     """A `WorkspaceEdit` carrying `changes` in the richest form the client supports.
 
@@ -222,7 +223,8 @@ def build_workspace_edit(
     `versions` (None when the file is not open), so the client refuses it if the user typed meanwhile;
     created and deleted files become `CreateFile`/`DeleteFile` operations, and a created file's content is
     inserted by a following `TextDocumentEdit`. With change annotations, every edit and operation carries
-    `ANNOTATION_ID` with `label` and `needs_confirmation`. Without document changes, a plain `changes` map.
+    `ANNOTATION_ID` with `label`, `needs_confirmation` and `description` (what an editor shows the user asked to
+    confirm). Without document changes, a plain `changes` map.
     Unchanged files are left out. New text is first given the old file's line endings.
 
     Raises ValueError when a change cannot be expressed for this client (creating or deleting a file
@@ -279,6 +281,6 @@ def build_workspace_edit(
 
     annotations = None
     if annotated:
-        annotation = types.ChangeAnnotation(label=label, needs_confirmation=needs_confirmation)
+        annotation = types.ChangeAnnotation(label=label, needs_confirmation=needs_confirmation, description=description)
         annotations = {ANNOTATION_ID: annotation}
     return types.WorkspaceEdit(document_changes=operations, change_annotations=annotations)

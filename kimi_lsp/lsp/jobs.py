@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 # While the model thinks, the progress line is refreshed this often with the time spent (the loop reports tokens
 # only when a turn ends, so a first turn would otherwise read "0 tokens" for its whole length).
 THINKING_TICK_SECONDS = 1.0
+APPLY_WAIT_SECONDS = 5.0  # an editor applies at once; longer means it asks the user, and the job must not wait
 
 
 @dataclass(frozen=True)
@@ -163,21 +164,20 @@ class JobManager:
         progress = False
         self.server.log(f"[{job.id}] started: {job.title} in {job.root}")
 
-        def report(message: str, percentage: int | None = None) -> None:
+        def report(message: str) -> None:
             job.last = message
             if progress:
-                self.server.work_done_progress.report(
-                    job.token, types.WorkDoneProgressReport(message=message, percentage=percentage, cancellable=True)
-                )
+                # No percentage, in the begin or here: VS Code's client drops a report without one after a
+                # begin that had one, and a step count is not a share of the work anyway.
+                self.server.work_done_progress.report(job.token, types.WorkDoneProgressReport(message=message))
 
         def on_event(event: StepEvent) -> None:
-            percentage = min(99, int(100 * event.step / max(1, event.max_steps)))
             if event.phase == "thinking":
                 job.thinking = (event, time.monotonic())
-                report(_thinking(event, 0.0), percentage)
+                report(_thinking(event, 0.0))
                 return
             job.thinking = None
-            report(event.describe(), percentage)
+            report(event.describe())
             if event.phase == "tool":
                 self.server.log(f"[{job.id}] {job.last}")
                 if not progress:
@@ -216,7 +216,7 @@ class JobManager:
                 if closer is not None:
                     await asyncio.shield(closer())
             # The region stays taken until the result is delivered: a new job must not race the edit.
-            end_message, told = await self._deliver(job, job.result)
+            end_message, told = await self._deliver(job, job.result, report)
             if job.result.sandboxed is False:
                 end_message += " (tests ran without the sandbox)"
             job.state = "done"
@@ -267,13 +267,13 @@ class JobManager:
             return False
         self.server.work_done_progress.begin(
             job.token,
-            types.WorkDoneProgressBegin(title=f"Kimi: {job.title}", cancellable=True, message="starting", percentage=0),
+            types.WorkDoneProgressBegin(title=f"Kimi: {job.title}", cancellable=True, message="starting"),
         )
         return True
 
     # --- results ------------------------------------------------------------------------------------
 
-    async def _deliver(self, job: ServerJob, result: JobResult) -> tuple[str, bool]:
+    async def _deliver(self, job: ServerJob, result: JobResult, report: Callable[[str], None]) -> tuple[str, bool]:
         """Hand the result over; the job's end message, and whether the user was already told the outcome."""
         if result.status in ("no_change",):
             return f"No change. {result.summary}".strip(), False
@@ -291,7 +291,19 @@ class JobManager:
         self.proposals[job.id] = stored
         summary = result.summary or "change ready"
         if job.settings.apply_mode == "apply" and verified:
-            applied, why = await self.apply(job.id)
+            # Keeps the tests' verdict in view: it was reported an instant ago, and editors show the latest only.
+            report(f"applying the change · {job.last}")
+            pending = asyncio.ensure_future(self.apply(job.id))
+            try:
+                await asyncio.wait({pending}, timeout=APPLY_WAIT_SECONDS)
+            finally:
+                if not pending.done():
+                    # The editor is asking the user first (Emacs confirms server edits): the job ends now and
+                    # does not hold its region or its progress while they decide.
+                    self.server.background(self._finish_apply(stored, pending))
+            if not pending.done():
+                return "Sent to the editor, which is asking you to confirm it", False
+            applied, why = pending.result()
             if applied:
                 return f"Applied ({len(result.files)} file(s)). {_note(result)}{summary}", False
             await self._offer(stored, f"not applied: {why}")
@@ -317,8 +329,13 @@ class JobManager:
             for p in self.proposals.values()
         ]
 
-    def _rebase(self, stored: StoredProposal) -> Rebased:
-        """The proposal's change as an edit for the documents as they are now (see ``rebase_changes``)."""
+    def _rebase(self, stored: StoredProposal, *, confirm: bool = False) -> Rebased:
+        """The proposal's change as an edit for the documents as they are now (see ``rebase_changes``).
+
+        ``confirm`` marks it as needing the user's confirmation in the editor: only for an edit sent to be
+        reviewed there. A change the user already chose (apply mode, an Apply button, a code action) must land
+        as it is: VS Code would otherwise hold it in its refactor preview with every box unticked.
+        """
         return rebase_changes(
             stored.job.root,
             stored.result.files,
@@ -326,11 +343,17 @@ class JobManager:
             _read_disk,
             self._caps(),
             label=stored.label,
-            needs_confirmation=True,  # a model-made change: confirm it where the editor can (VS Code preview)
+            needs_confirmation=confirm,
+            description=_review_note(stored) if confirm else None,
         )
 
     async def _offer(self, stored: StoredProposal, note: str) -> None:
         self._keep_edit(stored, self._rebase(stored))
+        if stored.edit is not None and self._caps().change_annotations:
+            # The editor can show the change and ask (VS Code: a diff with Apply and Discard). Sent in the
+            # background: the job ends now, whenever the user answers.
+            self.server.background(self._send_for_review(stored.job.id))
+            return
         message = f"Kimi: {stored.job.title}: {note}. {_note(stored.result)}{stored.result.summary}".strip()
         choices = ["Apply", "Show diff", "Discard"]
         asyncio.get_running_loop().create_task(self._ask(stored.job.id, message, choices))
@@ -339,6 +362,24 @@ class JobManager:
         documents = self.server.open_documents()
         stored.edit = rebased.edit
         stored.built_for = {uri: _version(documents, uri) for uri in rebased.expected}
+
+    async def _finish_apply(self, stored: StoredProposal, pending: asyncio.Future[tuple[bool, str]]) -> None:
+        """Finish an apply the editor answers after the job ended: a refusal is offered like any other."""
+        applied, why = await pending
+        if applied:
+            self.server.log(f"[{stored.job.id}] applied")
+        else:
+            await self._offer(stored, f"not applied: {why}")
+
+    async def _send_for_review(self, job_id: str) -> None:
+        """Send the proposal for the user to review in the editor; a discard drops it, a failure is shown."""
+        applied, why = await self.apply(job_id, confirm=True)
+        if applied:
+            self.server.log(f"[{job_id}] applied after review")
+        elif job_id not in self.proposals:
+            self.server.log(f"[{job_id}] {why}")
+        else:
+            self.server.show(types.MessageType.Warning, f"Kimi: not applied: {why}")
 
     async def _ask(self, job_id: str, message: str, choices: list[str]) -> None:
         try:
@@ -362,8 +403,11 @@ class JobManager:
         elif answer.title == "Discard":
             self.discard(job_id)
 
-    async def apply(self, job_id: str) -> tuple[bool, str]:
-        """Send the proposal as ``workspace/applyEdit``, rebased onto the current text, and check it landed."""
+    async def apply(self, job_id: str, *, confirm: bool = False) -> tuple[bool, str]:
+        """Send the proposal as ``workspace/applyEdit``, rebased onto the current text, and check it landed.
+
+        ``confirm``: the editor asks the user first (see ``_rebase``); their "no" discards the proposal.
+        """
         stored = self.proposals.get(job_id)
         if stored is None:
             return False, f"no pending change for job {job_id}"
@@ -371,12 +415,12 @@ class JobManager:
             return False, "this change is already being applied"
         stored.applying = True
         try:
-            return await self._apply(job_id, stored)
+            return await self._apply(job_id, stored, confirm)
         finally:
             stored.applying = False
 
-    async def _apply(self, job_id: str, stored: StoredProposal) -> tuple[bool, str]:
-        rebased = self._rebase(stored)
+    async def _apply(self, job_id: str, stored: StoredProposal, confirm: bool) -> tuple[bool, str]:
+        rebased = self._rebase(stored, confirm=confirm)
         if rebased.conflicts:
             return False, "you edited the same lines meanwhile in " + ", ".join(rebased.conflicts)
         if rebased.unsupported:
@@ -391,7 +435,13 @@ class JobManager:
             types.ApplyWorkspaceEditParams(edit=rebased.edit, label=stored.label)
         )
         if not response.applied:
-            return False, response.failure_reason or "the editor declined the edit"
+            if response.failure_reason:
+                return False, response.failure_reason
+            if confirm:
+                self.proposals.pop(job_id, None)
+                return False, "discarded in the editor's review"
+            # Without a reason, the usual cause is a file that changed between sending the edit and applying it.
+            return False, "the editor did not apply it (a file may have changed meanwhile)"
         self.proposals.pop(job_id, None)
         documents = self.server.open_documents()
         if mismatched(rebased.expected, documents):
@@ -400,7 +450,7 @@ class JobManager:
             self.unconfirmed[job_id] = check
             moved = [uri for uri in rebased.expected if _version(built_for, uri) != check.versions[uri]]
             if moved:  # the editor had already moved past the version the edit was built for
-                self._confirm(job_id, check)
+                self._settle_unconfirmed(job_id, check)
         return True, "applied"
 
     def text_changed(self, uri: str) -> None:
@@ -408,9 +458,9 @@ class JobManager:
         documents = self.server.open_documents()
         for job_id, check in list(self.unconfirmed.items()):
             if uri in check.versions and _version(documents, uri) != check.versions[uri]:
-                self._confirm(job_id, check)
+                self._settle_unconfirmed(job_id, check)
 
-    def _confirm(self, job_id: str, check: Unconfirmed) -> None:
+    def _settle_unconfirmed(self, job_id: str, check: Unconfirmed) -> None:
         """Decide from the text now: the change is there, or it is not (offer it again, say so once)."""
         self.unconfirmed.pop(job_id, None)
         rebased = self._rebase(check.stored)
@@ -469,6 +519,13 @@ def _titled(title: str, result: JobResult) -> str:
 def _note(result: JobResult) -> str:
     """kimi-lsp's own sentence on the test files a change touched, ready to go before the model's summary."""
     return f"{result.tests_note} " if result.tests_note else ""
+
+
+def _review_note(stored: StoredProposal) -> str:
+    """What the user reviewing the change is told: whether the tests vouch for it, the test files it touches,
+    and the model's summary."""
+    note = "Verified by the tests" if stored.verified else "NOT verified: no test command"
+    return f"{note}. {_note(stored.result)}{stored.result.summary}".strip()
 
 
 def _settle(job: ServerJob) -> None:

@@ -66,6 +66,7 @@ def rebase_changes(
     *,
     label: str,
     needs_confirmation: bool,
+    description: str | None = None,
 ) -> Rebased:
     """Build the WorkspaceEdit for ``changes`` against the current text of each file."""
     result = Rebased(edit=None)
@@ -113,6 +114,7 @@ def rebase_changes(
             supports_change_annotations=caps.change_annotations,
             label=label,
             needs_confirmation=needs_confirmation,
+            description=description,
         )
     except ValueError as exc:
         result.unsupported = str(exc)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -61,6 +61,8 @@ class Editor:
     message_requests: list[types.ShowMessageRequestParams] = field(default_factory=list)
     answer: Callable[[types.ShowMessageRequestParams], str | None] = lambda _params: None
     skip_edits: bool = False  # play Neovim answering applied=true while skipping a stale edit
+    # Play an editor that shows an edit and asks the user first: the answer (True: apply) decides.
+    review: Callable[[types.ApplyWorkspaceEditParams], Awaitable[bool]] | None = None
 
     def uri(self, relpath: str) -> str:
         return (self.root / relpath).as_uri()
@@ -179,7 +181,11 @@ async def start_editor(
     editor = Editor(client, root)
 
     @client.feature(types.WORKSPACE_APPLY_EDIT)
-    def apply_edit(_client: LanguageClient, params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+    async def apply_edit(
+        _client: LanguageClient, params: types.ApplyWorkspaceEditParams
+    ) -> types.ApplyWorkspaceEditResult:
+        if editor.review is not None and not await editor.review(params):
+            return types.ApplyWorkspaceEditResult(applied=False)
         return editor._apply(params)
 
     @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)

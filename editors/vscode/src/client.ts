@@ -1,10 +1,14 @@
 import {
+  ApplyWorkspaceEditRequest,
   DynamicFeature,
   ExecuteCommandRequest,
   LanguageClient,
   ResponseError,
+  type ApplyWorkspaceEditParams,
+  type ApplyWorkspaceEditResult,
   type LanguageClientOptions,
   type ProgressToken,
+  type Protocol2CodeConverter,
   type StaticFeature,
   type WorkDoneProgressBegin,
   type WorkDoneProgressEnd,
@@ -24,11 +28,13 @@ export interface ClientSetup {
   /** The `kimi` section for a `workspace/configuration` item with this scope. */
   readonly settingsFor: (scopeUri: string | undefined) => ServerSettings;
   readonly outputChannel: vscode.OutputChannel;
-  /** Sees every work-done `$/progress` value the server sends. */
+  /** Sees every work-done `$/progress` value the server sends; true when it showed it (a Kimi job). */
   readonly onProgress: (
     token: ProgressToken,
     value: WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd,
-  ) => void;
+  ) => boolean;
+  /** Answers the server's `workspace/applyEdit` (the stock answer cannot ask the user nicely first). */
+  readonly applyEdit: (converter: Protocol2CodeConverter, params: ApplyWorkspaceEditParams) => Promise<ApplyWorkspaceEditResult>;
 }
 
 /**
@@ -55,8 +61,11 @@ export function createClient(setup: ClientSetup): LanguageClient {
     synchronize: { configurationSection: SECTION },
     middleware: {
       handleWorkDoneProgress: (token, value, next) => {
-        setup.onProgress(token, value);
-        next(token, value);
+        // A Kimi job is shown once, by the extension's own item (which cancels on click); the client's
+        // progress only sees the end, which releases what it set up for the token.
+        if (!setup.onProgress(token, value) || value.kind === "end") {
+          next(token, value);
+        }
       },
       workspace: {
         // Never push the section itself: VS Code's copy holds every default plus client-only keys
@@ -78,10 +87,13 @@ export function createClient(setup: ClientSetup): LanguageClient {
       },
     },
   };
-  return new KimiLanguageClient(
+  const client = new KimiLanguageClient(
     "kimi",
     "Kimi",
     { command: setup.serverPath, args: [], options: { env: setup.env } },
     options,
   );
+  // Registered before start, this replaces the stock handler, also for every restart of the server.
+  client.onRequest(ApplyWorkspaceEditRequest.type, (params) => setup.applyEdit(client.protocol2CodeConverter, params));
+  return client;
 }

@@ -1,9 +1,17 @@
 import * as vscode from "vscode";
-import { ExecuteCommandRequest, State, type LanguageClient } from "vscode-languageclient/node";
+import {
+  ExecuteCommandRequest,
+  State,
+  WorkDoneProgressCancelNotification,
+  type LanguageClient,
+  type ProgressToken,
+} from "vscode-languageclient/node";
 import { findApiKey, SECRET_NAME, serverEnvironment } from "./apiKey";
 import { createClient } from "./client";
 import { JOB_COMMANDS, registerForwardedCommand, registerJobCommands, type KimiServer } from "./commands";
-import { JobStatus } from "./jobStatus";
+import { CANCEL_JOB_COMMAND, JobStatus } from "./jobStatus";
+import { closableOutput, type ClosableOutput } from "./output";
+import { Reviews } from "./review";
 import { findServer, INSTALL_COMMAND } from "./serverPath";
 import { configuredServerPath, SECTION, serverSettings } from "./settings";
 
@@ -15,16 +23,43 @@ export interface KimiExtension {
   restart(): Promise<void>;
 }
 
-/** Starts the server and registers the Kimi commands. */
+/**
+ * Starts the server and registers the Kimi commands. In Restricted Mode (an untrusted workspace) nothing
+ * starts: Kimi would run the workspace's tests and read its settings. The commands say so until the user
+ * trusts the workspace, and then Kimi starts.
+ */
 export async function activate(context: vscode.ExtensionContext): Promise<KimiExtension> {
+  const api: KimiExtension = {
+    get client() {
+      return current?.client;
+    },
+    restart: () => current?.restart() ?? Promise.resolve(),
+  };
+  if (vscode.workspace.isTrusted) {
+    await startSession(context);
+    return api;
+  }
+  const restricted = restrictedMode();
+  context.subscriptions.push(
+    restricted,
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      restricted.dispose();
+      void startSession(context);
+    }),
+  );
+  return api;
+}
+
+async function startSession(context: vscode.ExtensionContext): Promise<void> {
+  // The output channel, the status items and the review documents outlive the subscriptions, which VS Code
+  // disposes while deactivate() still stops the client (and the client still logs): deactivate disposes them.
   const output = vscode.window.createOutputChannel("Kimi");
   const status = new JobStatus();
-  const session = new ServerSession(context, output, status);
+  const reviews = new Reviews();
+  const session = new ServerSession(context, output, status, reviews);
   context.subscriptions.push(
-    output,
-    status,
-    session,
     ...registerJobCommands(() => session.server(), () => session.runningServer()),
+    vscode.commands.registerCommand(CANCEL_JOB_COMMAND, (token: ProgressToken) => session.cancelJob(token)),
     vscode.commands.registerCommand("kimi.showOutput", () => output.show(true)),
     vscode.commands.registerCommand("kimi.setApiKey", () => setApiKey(context.secrets, session)),
     vscode.commands.registerCommand(RESTART_COMMAND, () => session.restart()),
@@ -43,21 +78,46 @@ export async function activate(context: vscode.ExtensionContext): Promise<KimiEx
     }),
   );
   await session.start();
-  return session;
 }
 
 /** "Kimi: Restart server": a fresh server with fresh settings and key, e.g. after it crashed too often. */
 export const RESTART_COMMAND = "kimi.restart";
 
-/** Stops the server. */
-export function deactivate(): Promise<void> | undefined {
-  return current?.stop();
+/** What every Kimi command and the status bar say in Restricted Mode. */
+export const RESTRICTED_MESSAGE =
+  "Kimi is off in Restricted Mode: it would run this workspace's tests and read its settings. Trust the workspace to use it.";
+
+/** Commands that explain Restricted Mode, and a status-bar item saying Kimi is off. */
+function restrictedMode(): vscode.Disposable {
+  const explain = async () => {
+    const manage = "Manage Workspace Trust";
+    if ((await vscode.window.showWarningMessage(RESTRICTED_MESSAGE, manage)) === manage) {
+      await vscode.commands.executeCommand("workbench.trust.manage");
+    }
+  };
+  const item = vscode.window.createStatusBarItem("kimi.restricted", vscode.StatusBarAlignment.Left, 0);
+  item.name = "Kimi (Restricted Mode)";
+  item.text = "$(shield) Kimi: off in Restricted Mode";
+  item.tooltip = RESTRICTED_MESSAGE;
+  item.command = "workbench.trust.manage";
+  item.show();
+  const commands = [...JOB_COMMANDS, "kimi.showOutput", "kimi.setApiKey", RESTART_COMMAND].map((command) =>
+    vscode.commands.registerCommand(command, explain),
+  );
+  return vscode.Disposable.from(item, ...commands);
+}
+
+/** Stops the server, then closes what it still writes to. */
+export async function deactivate(): Promise<void> {
+  const session = current;
+  current = undefined;
+  await session?.close();
 }
 
 let current: ServerSession | undefined;
 
 /** One language client at a time: started, stopped and restarted as settings and the key change. */
-class ServerSession implements KimiExtension, vscode.Disposable {
+class ServerSession implements KimiExtension {
   client: LanguageClient | undefined;
   private starting: Promise<LanguageClient | undefined> | undefined;
   /** The API key the current client's server was started with. */
@@ -66,13 +126,17 @@ class ServerSession implements KimiExtension, vscode.Disposable {
   private keyCheck: Promise<void> = Promise.resolve();
   /** Commands registered in the editor: the extension's own, then those forwarded to the server. */
   private readonly registered = new Set<string>(JOB_COMMANDS);
+  /** What the language client writes to: closed before the channel is disposed. */
+  private readonly clientOutput: ClosableOutput;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly output: vscode.OutputChannel,
     private readonly status: JobStatus,
+    private readonly reviews: Reviews,
   ) {
     current = this;
+    this.clientOutput = closableOutput(output);
   }
 
   /** Start the server unless it runs; resolves to undefined when it cannot (the user was told). */
@@ -147,8 +211,24 @@ class ServerSession implements KimiExtension, vscode.Disposable {
     return undefined;
   }
 
-  dispose(): void {
-    void this.stop();
+  /** Stop the server, then dispose the output channel, the status items and open reviews. */
+  async close(): Promise<void> {
+    await this.stop();
+    this.reviews.dispose();
+    this.status.dispose();
+    this.clientOutput.close();
+    this.output.dispose();
+  }
+
+  /** Cancel one job (a click on its status-bar item). */
+  cancelJob(token: ProgressToken): void {
+    const client = this.client;
+    if (client?.state === State.Running) {
+      this.status.cancelling(token);
+      void client.sendNotification(WorkDoneProgressCancelNotification.type, { token });
+    } else {
+      this.status.clear();
+    }
   }
 
   /**
@@ -188,12 +268,21 @@ class ServerSession implements KimiExtension, vscode.Disposable {
       settings,
       settingsFor: (scopeUri) =>
         serverSettings(vscode.workspace.getConfiguration(SECTION, scopeUri ? vscode.Uri.parse(scopeUri) : undefined)),
-      outputChannel: this.output,
+      outputChannel: this.clientOutput,
       onProgress: (token, value) => this.status.update(token, value),
+      applyEdit: (converter, params) => this.reviews.applyEdit(converter, params),
     });
     client.onDidChangeState((event) => {
-      if (event.newState === State.Stopped) {
-        this.status.clear();
+      if (event.oldState !== State.Running || event.newState === State.Running) {
+        return;
+      }
+      // The server's jobs die with it: their items must not stay. A stop we asked for has already
+      // unset this.client and needs no word; a crash does (the client restarts the server by itself).
+      const lost = this.status.clear();
+      if (lost > 0 && this.client === client) {
+        const message = `Kimi: the kimi-lsp server stopped unexpectedly; ${lost === 1 ? "its running job was" : `${lost} running jobs were`} lost and nothing was applied. It restarts by itself: run the command again.`;
+        this.output.appendLine(message);
+        void vscode.window.showErrorMessage(message, "Show Output").then((choice) => choice && this.output.show(true));
       }
     });
     try {

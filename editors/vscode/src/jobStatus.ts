@@ -1,69 +1,94 @@
 import * as vscode from "vscode";
 import type { ProgressToken, WorkDoneProgressBegin, WorkDoneProgressEnd, WorkDoneProgressReport } from "vscode-languageclient/node";
 
-/** The command a click on the status-bar item runs. */
-export const CANCEL_COMMAND = "kimi.cancel";
+/** The command a click on a job's status-bar item runs, with the job's progress token. */
+export const CANCEL_JOB_COMMAND = "kimi.cancelJob";
 
 type Progress = WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd;
 
+/** Longest phase text shown in the status bar; the tooltip has all of it. */
+const SHOWN_CHARACTERS = 60;
+
 interface Job {
   readonly title: string;
+  readonly item: vscode.StatusBarItem;
   message?: string;
+  cancelling: boolean;
 }
 
 /**
- * A status-bar item that is visible while the server runs a Kimi job.
- *
- * It follows the server's `$/progress` notifications: a `begin` whose title starts with "Kimi"
- * opens a job, `report` updates its message, `end` closes it. Clicking the item cancels the jobs.
+ * One status-bar item per running Kimi job, following the server's `$/progress`: the job's title and
+ * what it is doing now ("running tests before any change", "step 3/100 · editing a.py", "verifying").
+ * Clicking an item cancels that job. These items replace the language client's own progress for Kimi
+ * jobs, so a job is shown once.
  */
 export class JobStatus implements vscode.Disposable {
-  private readonly item: vscode.StatusBarItem;
   private readonly jobs = new Map<ProgressToken, Job>();
+  private created = 0;
 
-  constructor() {
-    this.item = vscode.window.createStatusBarItem("kimi.jobs", vscode.StatusBarAlignment.Left, 0);
-    this.item.name = "Kimi jobs";
-    this.item.command = CANCEL_COMMAND;
-  }
-
-  /** Feed one `$/progress` value for `token`; progress that is not a Kimi job is ignored. */
-  update(token: ProgressToken, progress: Progress): void {
+  /**
+   * Feed one `$/progress` value for `token`. True when it belongs to a Kimi job (a `begin` whose title
+   * starts with "Kimi", and what follows it): shown here and nowhere else.
+   */
+  update(token: ProgressToken, progress: Progress): boolean {
     if (progress.kind === "begin") {
-      if (progress.title.startsWith("Kimi")) {
-        this.jobs.set(token, { title: progress.title, message: progress.message });
+      if (!progress.title.startsWith("Kimi")) {
+        return false;
       }
-    } else if (progress.kind === "report") {
-      const job = this.jobs.get(token);
-      if (job !== undefined && progress.message !== undefined) {
-        job.message = progress.message;
-      }
-    } else {
-      this.jobs.delete(token);
+      this.remove(token);
+      const item = vscode.window.createStatusBarItem(`kimi.job.${++this.created}`, vscode.StatusBarAlignment.Left, 0);
+      item.name = "Kimi job";
+      item.command = { title: "Cancel", command: CANCEL_JOB_COMMAND, arguments: [token] };
+      const job: Job = { title: progress.title, item, message: progress.message, cancelling: false };
+      this.jobs.set(token, job);
+      render(job);
+      item.show();
+      return true;
     }
-    this.render();
+    const job = this.jobs.get(token);
+    if (job === undefined) {
+      return false;
+    }
+    if (progress.kind === "report") {
+      job.message = progress.message ?? job.message;
+      render(job);
+    } else {
+      this.remove(token);
+    }
+    return true;
   }
 
-  /** Forget every job, e.g. when the server stops. */
-  clear(): void {
-    this.jobs.clear();
-    this.render();
+  /** Say at once that a cancel was asked for; the server's `end` removes the item. */
+  cancelling(token: ProgressToken): void {
+    const job = this.jobs.get(token);
+    if (job !== undefined) {
+      job.cancelling = true;
+      render(job);
+    }
+  }
+
+  /** Forget every job, e.g. when the server stops; how many there were. */
+  clear(): number {
+    const count = this.jobs.size;
+    for (const token of [...this.jobs.keys()]) {
+      this.remove(token);
+    }
+    return count;
   }
 
   dispose(): void {
-    this.item.dispose();
+    this.clear();
   }
 
-  private render(): void {
-    const newest = [...this.jobs.values()].at(-1);
-    if (newest === undefined) {
-      this.item.hide();
-      return;
-    }
-    const more = this.jobs.size > 1 ? ` (+${this.jobs.size - 1})` : "";
-    const detail = newest.message ? `: ${newest.message}` : "";
-    this.item.text = `$(sync~spin) ${newest.title}${more}`;
-    this.item.tooltip = `${newest.title}${detail}\nClick to cancel ${this.jobs.size > 1 ? "all Kimi jobs" : "it"}.`;
-    this.item.show();
+  private remove(token: ProgressToken): void {
+    this.jobs.get(token)?.item.dispose();
+    this.jobs.delete(token);
   }
+}
+
+function render(job: Job): void {
+  const phase = job.cancelling ? "cancelling…" : (job.message ?? "");
+  const short = phase.length > SHOWN_CHARACTERS ? `${phase.slice(0, SHOWN_CHARACTERS - 1)}…` : phase;
+  job.item.text = `$(sync~spin) ${job.title}${short ? `: ${short}` : ""}`;
+  job.item.tooltip = `${job.title}${phase ? `\n${phase}` : ""}\nClick to cancel this job.`;
 }

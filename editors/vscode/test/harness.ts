@@ -38,6 +38,7 @@ export interface Seen {
   initializationOptions: unknown;
   commands: { command: string; arguments?: unknown[] }[];
   configurationChanges: unknown[];
+  cancelled: unknown[];
 }
 
 /** The digest the fake server reports for `key`. */
@@ -125,10 +126,13 @@ const contexts: { subscriptions: { dispose(): unknown }[] }[] = [];
 
 /** Stop the server, drop registrations and restore the environment. */
 export async function stopExtension(): Promise<void> {
-  await deactivate();
+  // VS Code's order: deactivate() is called, the subscriptions are disposed at once, and only then is the
+  // promise deactivate() returned awaited.
+  const stopping = deactivate();
   for (const context of contexts.splice(0)) {
     context.subscriptions.forEach((s) => s.dispose());
   }
+  await stopping;
   for (const [name, value] of saved) {
     if (value === undefined) {
       delete process.env[name];

@@ -66,3 +66,19 @@ test("the vsix holds only the bundle, the manifest, the README and the LICENSE",
     assert.ok(ignore.includes(kept), kept);
   }
 });
+
+test("npm run package builds the entry point first (vscode:prepublish), so a fresh clone packages", () => {
+  const prepublish: string | undefined = manifest.scripts["vscode:prepublish"];
+  assert.equal(prepublish, "npm run build");
+  const outfile = /--outfile=(\S+)/.exec(manifest.scripts.build)?.[1];
+  assert.equal(path.normalize(outfile ?? ""), path.normalize(manifest.main), "build writes the file `main` names");
+});
+
+test("in Restricted Mode the extension loads only to say it is off, and workspace values of its settings are ignored", () => {
+  const trust = manifest.capabilities.untrustedWorkspaces;
+  assert.equal(trust.supported, "limited");
+  const workspaceScoped = Object.entries(properties)
+    .filter(([, property]) => property.scope !== "machine" && property.scope !== "window")
+    .map(([key]) => key);
+  assert.deepEqual([...trust.restrictedConfigurations].sort(), workspaceScoped.sort());
+});

@@ -162,9 +162,10 @@ export enum ConfigurationTarget {
 export class StatusBarItem {
   text = "";
   tooltip: string | undefined;
-  command: string | undefined;
+  command: string | { command: string; arguments?: unknown[] } | undefined;
   name: string | undefined;
   visible = false;
+  disposed = false;
   constructor(readonly id: string) {}
   show(): void {
     this.visible = true;
@@ -174,6 +175,7 @@ export class StatusBarItem {
   }
   dispose(): void {
     this.visible = false;
+    this.disposed = true;
   }
 }
 
@@ -183,9 +185,11 @@ export class OutputChannel {
   shown = false;
   constructor(readonly name: string) {}
   append(value: string): void {
+    this.check();
     this.text += value;
   }
   appendLine(value: string): void {
+    this.check();
     this.text += value + "\n";
   }
   replace(value: string): void {
@@ -200,7 +204,18 @@ export class OutputChannel {
   hide(): void {
     this.shown = false;
   }
-  dispose(): void {}
+  disposed = false;
+  /** Written to after dispose: what VS Code answers with "Channel has been closed". */
+  writesAfterDispose = 0;
+  dispose(): void {
+    this.disposed = true;
+  }
+  private check(): void {
+    if (this.disposed) {
+      this.writesAfterDispose += 1;
+      throw new Error("Channel has been closed");
+    }
+  }
 }
 
 interface Message {
@@ -231,10 +246,13 @@ export const stub = {
   inputAnswers: [] as (string | undefined)[],
   inputBoxes: [] as Record<string, unknown>[],
   statusBarItems: [] as StatusBarItem[],
+  /** Titles of the progress VS Code was asked to show (the language client's own progress). */
+  progress: [] as string[],
   outputChannels: [] as OutputChannel[],
   settings: new Map<string, SettingValues>(),
   diagnostics: new Map<string, Diagnostic[]>(),
   configurationEvents: new EventEmitter<{ affectsConfiguration(section: string): boolean }>(),
+  trustEvents: new EventEmitter<void>(),
   clipboard: "",
   reset(): void {
     this.commands.clear();
@@ -244,10 +262,13 @@ export const stub = {
     this.inputAnswers = [];
     this.inputBoxes = [];
     this.statusBarItems = [];
+    this.progress = [];
     this.outputChannels = [];
     this.settings.clear();
     this.diagnostics.clear();
     this.configurationEvents = new EventEmitter();
+    this.trustEvents = new EventEmitter();
+    workspace.isTrusted = true;
     this.clipboard = "";
     window.activeTextEditor = undefined;
     workspace.workspaceFolders = undefined;
@@ -304,8 +325,10 @@ export const window: any = {
     stub.statusBarItems.push(item);
     return item;
   },
-  withProgress: async (_options: unknown, task: (progress: unknown, token: unknown) => Promise<unknown>) =>
-    task({ report: () => undefined }, new CancellationTokenSource().token),
+  withProgress: async (options: { title?: string }, task: (progress: unknown, token: unknown) => Promise<unknown>) => {
+    stub.progress.push(options.title ?? "");
+    return task({ report: () => undefined }, new CancellationTokenSource().token);
+  },
   showTextDocument: async () => undefined,
 };
 
@@ -329,6 +352,9 @@ export const workspace: any = {
       update: async () => undefined,
     };
   },
+  isTrusted: true,
+  onDidGrantWorkspaceTrust: (listener: Listener<void>) => stub.trustEvents.event(listener),
+  registerTextDocumentContentProvider: () => new Disposable(() => undefined),
   onDidChangeConfiguration: (listener: Listener<any>) => stub.configurationEvents.event(listener),
   onDidOpenTextDocument: noEvent,
   onDidCloseTextDocument: noEvent,
