@@ -128,7 +128,8 @@ def test_kimi_refactor_without_an_argument_asks_for_the_instruction(
 def test_kimi_cancel_ends_a_slow_job_and_the_statusline_shows_its_step(
     project: Path, stand_in: StandIn, neovim_for: StartNeovim
 ) -> None:
-    stand_in.push(Turn(reasoning="thinking " * 4000, content="never", fault=Fault.slow_stream(0.2)))
+    # Seven chunks a second apart: the turn lasts long enough for the statusline to show seconds of thinking.
+    stand_in.push(Turn(reasoning="thinking " * 4000, content="never", fault=Fault.slow_stream(1.0)))
     nvim = neovim_for()
     nvim.open(project / "shapes.py")
     nvim.nvim.command("KimiFixTests")
