@@ -15,6 +15,8 @@ export const SERVER_KEYS = [
   "topP",
   "maxTokens",
   "runTestsOnSave",
+  "sandbox",
+  "testNetwork",
 ] as const;
 
 /** A server setting key. */
@@ -24,8 +26,12 @@ export type ServerKey = (typeof SERVER_KEYS)[number];
 export type ServerSettings = Partial<Record<ServerKey, unknown>>;
 
 // Where code and the API key are sent must come from the user, never from a file inside the
-// workspace (DESIGN.md, "Shadow workspace and safety"); a cloned repository must not redirect it.
-const USER_ONLY_KEYS: ReadonlySet<ServerKey> = new Set(["baseUrl"]);
+// workspace (DESIGN.md, "Shadow workspace and safety"); a cloned repository must not redirect it, make
+// kimi-lsp run tests on its own, or loosen the tests' sandbox. The server applies the same rule to
+// workspace files; a repository's .vscode/settings.json is one more such file.
+const USER_ONLY_KEYS: ReadonlySet<ServerKey> = new Set(["baseUrl", "model", "runTestsOnSave", "sandbox", "testNetwork"]);
+// Limits a workspace may lower, never raise (the user's value, else the default, is the ceiling).
+const CAPPED_KEYS: ReadonlySet<ServerKey> = new Set(["maxSteps", "contextBudget", "maxTokens"]);
 
 /**
  * The server settings the user has actually set, keyed without the `kimi.` prefix.
@@ -40,9 +46,13 @@ export function serverSettings(config: Pick<vscode.WorkspaceConfiguration, "insp
     if (info === undefined) {
       continue;
     }
-    const value = USER_ONLY_KEYS.has(key)
-      ? info.globalValue
-      : (info.workspaceFolderValue ?? info.workspaceValue ?? info.globalValue);
+    const fromWorkspace = info.workspaceFolderValue ?? info.workspaceValue;
+    let value = USER_ONLY_KEYS.has(key) ? info.globalValue : (fromWorkspace ?? info.globalValue);
+    if (CAPPED_KEYS.has(key) && fromWorkspace !== undefined) {
+      const ceiling = info.globalValue ?? info.defaultValue;
+      const lowers = typeof fromWorkspace === "number" && typeof ceiling === "number" && fromWorkspace <= ceiling;
+      value = lowers ? fromWorkspace : info.globalValue;
+    }
     if (value !== undefined) {
       settings[key] = value;
     }

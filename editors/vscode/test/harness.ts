@@ -71,7 +71,10 @@ interface Options {
   env?: Partial<Record<"KIMI_API_KEY" | "MOONSHOT_API_KEY", string>>;
   secrets?: Record<string, string>;
   /** Settings by full key, e.g. `{"kimi.model": {globalValue: "m"}}`. */
-  settings?: Record<string, { globalValue?: unknown; workspaceValue?: unknown; workspaceFolderValue?: unknown }>;
+  settings?: Record<
+    string,
+    { defaultValue?: unknown; globalValue?: unknown; workspaceValue?: unknown; workspaceFolderValue?: unknown }
+  >;
 }
 
 const saved = new Map<string, string | undefined>();

@@ -20,7 +20,10 @@ const manifest = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "ut
 const properties: Record<string, Property> = manifest.contributes.configuration.properties;
 
 // The settings keys fixed by DESIGN.md ("LSP contract"), plus the two the client itself reads.
-const DESIGN_KEYS = ["baseUrl", "model", "testCommand", "maxSteps", "contextBudget", "applyMode", "temperature", "topP", "maxTokens", "runTestsOnSave"];
+const DESIGN_KEYS = [
+  "baseUrl", "model", "testCommand", "maxSteps", "contextBudget", "applyMode", "temperature", "topP", "maxTokens",
+  "runTestsOnSave", "sandbox", "testNetwork",
+];
 
 test("every DESIGN.md setting is contributed with a type, a default and a description", () => {
   for (const key of [...DESIGN_KEYS, "serverPath", "trace.server"]) {

@@ -60,3 +60,18 @@ test("workspace/didChangeConfiguration carries no settings: the server pulls the
   assert.deepEqual(changes, [null, null]);
   assert.deepEqual(await s.api.client!.sendRequest("fake/configuration", {}), { model: "m", runTestsOnSave: true });
 });
+
+test("a workspace cannot choose the model, run tests on save, loosen the sandbox or raise a limit", async () => {
+  const s = await startExtension({
+    settings: {
+      "kimi.model": { workspaceValue: "exfil-model" },
+      "kimi.runTestsOnSave": { workspaceValue: true },
+      "kimi.sandbox": { workspaceFolderValue: "off" },
+      "kimi.testNetwork": { workspaceValue: true },
+      "kimi.maxSteps": { globalValue: 50, workspaceValue: 300 },
+      "kimi.contextBudget": { defaultValue: 64000, workspaceValue: 230000 },
+      "kimi.maxTokens": { defaultValue: 16384, workspaceValue: 4096 },
+    },
+  });
+  assert.deepEqual((await s.seen()).initializationOptions, { maxSteps: 50, maxTokens: 4096 });
+});
