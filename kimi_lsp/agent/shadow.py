@@ -74,6 +74,24 @@ class ShadowDiff:
 class _Entry:
     data: bytes  # what the shadow started with (overlay text included)
     mode: int
+    # The shadow copy's (inode, size, ctime) as written. ctime moves on every write and no process can set it
+    # back (unlike mtime), so a file with the same stamp still holds ``data``: no need to read it again.
+    stamp: tuple[int, int, int] = (0, 0, 0)
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    info = os.lstat(path)
+    return info.st_ino, info.st_size, info.st_ctime_ns
+
+
+def _unchanged(path: Path, entry: _Entry) -> bool:
+    """True when ``path`` is still the regular file the shadow wrote, untouched since (by its stamp)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    stamp = (info.st_ino, info.st_size, info.st_ctime_ns)
+    return stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and stamp == entry.stamp
 
 
 def _heavy(name: str) -> bool:
@@ -250,6 +268,8 @@ class Shadow:
         refused: list[str] = []
         for rel in [*self._snapshot, *self._new_files()]:
             entry = self._snapshot.get(rel)
+            if entry is not None and _unchanged(self.root / rel, entry):
+                continue
             current = self._read_current(rel)
             if isinstance(current, _Refused):
                 refused.append(rel)
@@ -325,7 +345,7 @@ def _copy_one(source: Path, dest: Path, rel: str) -> tuple[str, _Entry | None] |
     with open(dst, "wb") as handle:
         handle.write(data)
     os.chmod(dst, stat.S_IMODE(st.st_mode))
-    return rel, _Entry(data, st.st_mode)
+    return rel, _Entry(data, st.st_mode, _stamp(dst))
 
 
 def _copy_tree(source: Path, dest: Path, listing: Sequence[str]) -> tuple[dict[str, _Entry], list[str]]:
@@ -396,7 +416,4 @@ def _lay_overlays(dest: Path, overlays: Mapping[str, str], snapshot: dict[str, _
         previous = snapshot.get(relpath)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        if previous is not None:
-            snapshot[relpath] = _Entry(data, previous.mode)
-        else:
-            snapshot[relpath] = _Entry(data, 0o100644)
+        snapshot[relpath] = _Entry(data, previous.mode if previous is not None else 0o100644, _stamp(path))
