@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -119,9 +120,16 @@ def command(
     linked: Iterable[str] = (),
     network: bool = False,
     hide: Iterable[Path] = (),
+    show_in_tmp: Iterable[Path] = (),
 ) -> list[str]:
-    """The bwrap argv that runs ``argv`` in ``workspace`` (which shows ``folder``'s files), confined."""
+    """The bwrap argv that runs ``argv`` in ``workspace`` (which shows ``folder``'s files), confined.
+
+    ``show_in_tmp``: host folders under ``/tmp`` the command needs (an interpreter or a virtualenv there: CI
+    clones often live in /tmp), shown read-only on top of the private ``/tmp``.
+    """
     args = [bwrap, *_BASE, "--die-with-parent"]
+    for place in show_in_tmp:
+        args += ["--ro-bind", str(place), str(place)]
     if not network:
         args.append("--unshare-net")
     for place in hide:
@@ -162,3 +170,25 @@ def _workspace_view(folder: Path, workspace: Path, linked: set[str]) -> list[str
             else:
                 args += ["--bind", entry.path, at]
     return args
+
+
+def tmp_folders_needed(command: str, env: Mapping[str, str]) -> list[Path]:
+    """The top folders under ``/tmp`` holding the command's program or a ``PATH`` entry (read-only in the run).
+
+    The sandbox's ``/tmp`` is private; without these, a test command whose interpreter or virtualenv lives
+    under ``/tmp`` (``/tmp/ci/.venv/bin/python -m pytest``) would not even start.
+    """
+    try:
+        first = shlex.split(command)[0] if command.strip() else ""
+    except ValueError:
+        first = ""
+    candidates = [first] if first.startswith("/") else []
+    candidates += [entry for entry in env.get("PATH", "").split(os.pathsep) if entry.startswith("/")]
+    found: list[Path] = []
+    for candidate in candidates:
+        parts = Path(os.path.normpath(candidate)).parts
+        if len(parts) >= 3 and parts[:2] == ("/", "tmp"):
+            top = Path("/tmp", parts[2])
+            if top.is_dir() and top not in found:
+                found.append(top)
+    return found

@@ -286,6 +286,7 @@ class Sandbox:
                 linked=self.linked,
                 network=self.network,
                 hide=bwrap.hidden_places(env),
+                show_in_tmp=bwrap.tmp_folders_needed(command, env),
             )
         else:
             if self.folder != self.workspace:
