@@ -333,3 +333,25 @@ def test_when_kimi_lsp_itself_is_killed_its_test_runs_die_too(tmp_path: Path, wi
     while processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert processes_with(marker) == []
+
+
+def _program_and_secret_in_host_tmp(tools_dir: str, other: str) -> tuple[Path, Path]:
+    program = Path(tools_dir, "bin", "say-hello")
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\necho hello from /tmp\n", encoding="utf-8")
+    program.chmod(0o755)
+    secret = Path(other, "not-yours.txt")
+    secret.write_text("host tmp file\n", encoding="utf-8")
+    return program, secret
+
+
+@needs_bwrap
+async def test_a_program_under_host_tmp_still_runs_while_the_rest_of_tmp_stays_hidden(tmp_path: Path) -> None:
+    # CI clones (and their virtualenvs) often live in /tmp, which the sandbox makes private.
+    with tempfile.TemporaryDirectory(dir="/tmp") as tools_dir, tempfile.TemporaryDirectory(dir="/tmp") as other:
+        program, secret = _program_and_secret_in_host_tmp(tools_dir, other)
+        box = _sandbox(tmp_path, True)
+        ran = await box.run(f"{program}", timeout=60, env=os.environ)
+        assert ran.exit_code == 0 and ran.output == "hello from /tmp\n", ran.output
+        peek = await box.run(f"cat {secret}", timeout=60, env=os.environ)
+        assert peek.exit_code != 0 and "host tmp file" not in peek.output
