@@ -152,7 +152,7 @@ def _root(value: Path | None) -> Path:
 
 
 async def _fix(args: argparse.Namespace) -> int:
-    from kimi_lsp.agent.job import JobRequest
+    from kimi_lsp.agent.jobdata import JobRequest
     from kimi_lsp.model.client import ModelClient
 
     root = _root(args.root)
@@ -180,7 +180,8 @@ async def _fix(args: argparse.Namespace) -> int:
 
 async def run_fix(request: Any, settings: Settings, *, json_output: bool, apply: bool, client: Any) -> int:
     """Run a fix job and report it the CLI way; shared by `fix` and `demo`."""
-    from kimi_lsp.agent.job import apply_changes, run_job
+    from kimi_lsp.agent.job import run_job
+    from kimi_lsp.agent.writeback import apply_changes
 
     def progress(event: Any) -> None:
         print(f"kimi-lsp: {event.describe()}", file=sys.stderr, flush=True)
@@ -239,7 +240,7 @@ async def run_fix(request: Any, settings: Settings, *, json_output: bool, apply:
 
 def _partial(exc: BaseException, request: Any, settings: Settings, status: str) -> Any:
     """What the job got to before it failed (steps, tokens, tests, transcript), marked with ``status``."""
-    from kimi_lsp.agent.job import JobResult
+    from kimi_lsp.agent.jobdata import JobResult
 
     result = getattr(exc, "partial_result", None)
     if not isinstance(result, JobResult):

@@ -10,151 +10,28 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from kimi_lsp.agent import prompts
+from kimi_lsp.agent.jobdata import JobRequest, JobResult, TestRun
 from kimi_lsp.agent.loop import CONTEXT_WINDOW, AgentLoop, ChatModel, LoopLimits, StepEvent
 from kimi_lsp.agent.sandbox import Sandbox
 from kimi_lsp.agent.shadow import BIG_FILE_BYTES, FileChange, Shadow
 from kimi_lsp.agent.testfiles import test_files
 from kimi_lsp.agent.tools import Toolbox
-from kimi_lsp.agent.transcript import Transcript, new_job_id
+from kimi_lsp.agent.transcript import Transcript
 from kimi_lsp.agent.verify import unverified_note, verify
 from kimi_lsp.context import ContextRequest, Diagnostic, TokenEstimator, WorkspaceIndex, build_context
 from kimi_lsp.context.failures import TestReport, parse_test_output, run_problem
-from kimi_lsp.errors import ConfigError, KimiError, ToolError
-from kimi_lsp.model.types import Usage
+from kimi_lsp.errors import ConfigError
 from kimi_lsp.settings import Settings
-from kimi_lsp.workspace.paths import resolve_in_root
 from kimi_lsp.workspace.redact import Redactor
-from kimi_lsp.workspace.text import write_confined
 
-JobKind = Literal["fix_tests", "fix", "refactor"]
-Status = Literal["fixed", "not_fixed", "unverified", "no_change", "cancelled", "error"]
-TEST_OUTPUT_FOR_MODEL = 12_000
 FIRST_REQUEST_ROOM = 32_768
 VERIFY_ROUNDS = 2  # times the model hears "the tests still fail" after saying it is done
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    """What to do and where. ``target`` is workspace-relative; lines are 1-based."""
-
-    root: Path
-    kind: JobKind = "fix_tests"
-    instruction: str | None = None
-    target: str | None = None
-    target_line: int | None = None
-    end_line: int | None = None
-    diagnostics: tuple[Diagnostic, ...] = ()
-    overlays: Mapping[str, str] = field(default_factory=dict)
-    job_id: str = field(default_factory=new_job_id)
-
-
-@dataclass
-class TestRun:
-    """One run of the full test command, as reported in ``tests.before`` / ``tests.after``."""
-
-    exit_code: int | None
-    passed: int
-    failed: int
-    errors: int
-    skipped: int
-    timed_out: bool
-    duration: float
-    failures: list[dict[str, Any]]
-    output: str
-    problem: str | None = None  # why the run says nothing about the code (failures.run_problem)
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "exit_code": self.exit_code,
-            "passed": self.passed,
-            "failed": self.failed,
-            "errors": self.errors,
-            "skipped": self.skipped,
-            "timed_out": self.timed_out,
-            "duration": round(self.duration, 3),
-            "failures": self.failures,
-            "problem": self.problem,
-        }
-
-    def for_model(self) -> str:
-        counts = f"exit code {self.exit_code}; {self.passed} passed, {self.failed} failed, {self.errors} errors"
-        if self.timed_out:
-            counts += "; TIMED OUT"
-        if self.problem:
-            counts += f"; {self.problem}"
-        output = self.output
-        if len(output) > TEST_OUTPUT_FOR_MODEL:
-            half = TEST_OUTPUT_FOR_MODEL // 2
-            output = output[:half] + "\n[... output cut ...]\n" + output[-half:]
-        return f"{counts}\n```\n{output}\n```"
-
-
-@dataclass
-class JobResult:
-    job_id: str
-    status: Status
-    diff: str = ""
-    files: list[FileChange] = field(default_factory=list)
-    summary: str = ""
-    steps: int = 0
-    usage: Usage = field(default_factory=Usage)
-    test_command: str | None = None
-    before: TestRun | None = None
-    after: TestRun | None = None
-    transcript: str | None = None
-    stop_reason: str | None = None
-    requests: int = 0
-    rewrites: int = 0
-    tests_changed: list[str] = field(default_factory=list)  # the test files the offered change touches
-    tests_note: str | None = None  # kimi-lsp's own words on them and on what was verified; never the model's
-
-    @property
-    def tests_label(self) -> str:
-        """A short mention for one-line messages: "changes tests: a, b" (empty when it changes none)."""
-        return "changes tests: " + ", ".join(self.tests_changed) if self.tests_changed else ""
-
-    sandboxed: bool | None = None  # None: no test ran
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "diff": self.diff,
-            "files": [
-                {
-                    "path": change.path,
-                    "change": "added"
-                    if change.old_text is None
-                    else "deleted"
-                    if change.new_text is None
-                    else "modified",
-                }
-                for change in self.files
-            ],
-            "summary": self.summary,
-            "steps": self.steps,
-            "usage": self.usage.to_json(),
-            "tests": {
-                "command": self.test_command,
-                "before": self.before.to_json() if self.before else None,
-                "after": self.after.to_json() if self.after else None,
-                "changed": self.tests_changed,
-                "note": self.tests_note,
-                "sandboxed": self.sandboxed,
-            },
-            "transcript": self.transcript,
-            "job_id": self.job_id,
-        }
 
 
 async def run_tests(command: str, root: Path, settings: Settings, sandbox: Sandbox | None = None) -> TestRun:
@@ -470,58 +347,3 @@ def only_edited(unified: str, changes: list[FileChange], keep: set[str] | None) 
     wanted = {f"diff --git a/{change.path} b/{change.path}" for change in kept}
     text = "".join(block for block in blocks if block.split("\n", 1)[0] in wanted)
     return text, kept
-
-
-def changed_since(root: Path, changes: Sequence[FileChange]) -> list[str]:
-    """Files whose text in the working tree differs from the job's snapshot (the user edited them)."""
-    stale = []
-    for change in changes:
-        path = root / change.path
-        try:
-            current: str | None = path.read_bytes().decode("utf-8")
-        except FileNotFoundError:
-            current = None
-        except (OSError, UnicodeDecodeError):
-            stale.append(change.path)
-            continue
-        if current != change.old_text:
-            stale.append(change.path)
-    return stale
-
-
-def apply_changes(root: Path, changes: Sequence[FileChange]) -> None:
-    """Write a verified result into the working tree, each file replaced atomically and keeping its mode.
-
-    Refuses (KimiError, nothing written) when the tree changed meanwhile, when a change is binary (it has
-    no text to write: apply it from the diff), or when a path would land outside ``root``.
-    """
-    binary = [change.path for change in changes if change.binary]
-    if binary:
-        raise KimiError("not applied: binary files changed (apply them from the diff): " + ", ".join(binary))
-    stale = changed_since(root, changes)
-    if stale:
-        raise KimiError("not applied: these files changed in the working tree while the job ran: " + ", ".join(stale))
-    linked = [change.path for change in changes if _passes_a_link(root, change.path)]
-    if linked:
-        # A tracked link (or a folder link on the way) would carry the write to wherever it points.
-        raise KimiError(
-            "not applied: these paths are links in your tree; apply them from the diff: " + ", ".join(linked)
-        )
-    try:
-        for change in changes:
-            if change.new_text is None:
-                resolve_in_root(root, change.path, allow_secret=True).unlink(missing_ok=True)
-            else:
-                write_confined(root, change.path, change.new_text.encode("utf-8"))
-    except ToolError as exc:
-        raise KimiError(f"not applied: {exc}") from None
-
-
-def _passes_a_link(root: Path, relpath: str) -> bool:
-    """True when ``relpath`` under ``root``, or a folder on its way, is a symbolic link."""
-    path = root
-    for part in relpath.split("/"):
-        path = path / part
-        if path.is_symlink():
-            return True
-    return False

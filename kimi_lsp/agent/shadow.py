@@ -7,7 +7,7 @@ dependencies without a copy. Files are copied, never hard-linked: a hard link wo
 shadow write the user's file. Secret files are not copied at all.
 
 The shadow remembers the bytes it laid down (the snapshot), so :meth:`Shadow.diff` is the model's work
-alone. Writing a result back is the job's business (``job.apply_changes``): by then the shadow is gone.
+alone. Writing a result back is ``writeback.apply_changes``'s business: by then the shadow is gone.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from kimi_lsp.workspace.paths import resolve_in_root
 from kimi_lsp.workspace.text import write_confined
 
 if TYPE_CHECKING:
-    from kimi_lsp.agent.job import TestRun
+    from kimi_lsp.agent.jobdata import TestRun
 
 Runner = Callable[[str], Awaitable["TestRun"]]  # told which run it is: "with the user's test files" or "as changed"
 

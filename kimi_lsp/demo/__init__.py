@@ -54,7 +54,7 @@ def copy_sample(destination: Path) -> Path:
 
 
 async def run_demo(*, json_output: bool = False) -> int:
-    from kimi_lsp.agent.job import JobRequest
+    from kimi_lsp.agent.jobdata import JobRequest
     from kimi_lsp.cli import run_fix
     from kimi_lsp.model.client import ModelClient
 

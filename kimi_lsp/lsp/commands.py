@@ -7,7 +7,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from kimi_lsp.agent.job import JobRequest
+from kimi_lsp.agent.jobdata import JobRequest
 from kimi_lsp.agent.transcript import new_job_id
 from kimi_lsp.context import Diagnostic
 from kimi_lsp.errors import KimiError

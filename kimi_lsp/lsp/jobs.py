@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from kimi_lsp.agent.job import JobRequest, JobResult, run_job
+from kimi_lsp.agent.job import run_job
+from kimi_lsp.agent.jobdata import JobRequest, JobResult
 from kimi_lsp.agent.loop import ChatModel, StepEvent
 from kimi_lsp.agent.transcript import state_dir
 from kimi_lsp.errors import KimiError

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from kimi_lsp.agent.job import apply_changes
 from kimi_lsp.agent.shadow import FileChange, Shadow
 from kimi_lsp.agent.tools import Toolbox
+from kimi_lsp.agent.writeback import apply_changes
 from kimi_lsp.errors import KimiError, ToolError
 from kimi_lsp.model.types import ToolCall
 from kimi_lsp.settings import SPECS, Settings, load_settings
