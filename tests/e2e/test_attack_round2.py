@@ -20,41 +20,9 @@ from pathlib import Path
 import pytest
 
 from kimi_lsp.testing import STAND_IN_KEY, ScriptedCall, StandIn, Turn
+from tests.e2e.cli_projects import TEST_COMMAND, cli_env, make_project, run_cli
 
-TEST_COMMAND = f"{sys.executable} -m unittest"
 KEY_BODY = [f"MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt{i:04d}" for i in range(27)]
-
-
-def make_project(root: Path, test_body: str = "") -> Path:
-    root.mkdir()
-    (root / "shapes.py").write_text("def area(width, height):\n    return width + height\n", encoding="utf-8")
-    (root / "test_shapes.py").write_text(
-        "import os, unittest\n\nfrom shapes import area\n\n\nclass AreaTest(unittest.TestCase):\n"
-        "    def test_area(self):\n" + test_body + "        self.assertEqual(area(3, 4), 12)\n",
-        encoding="utf-8",
-    )
-    return root
-
-
-def cli_env(tmp_path: Path, stand_in: StandIn | None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("KIMI_API_KEY", "MOONSHOT_API_KEY", "KIMI_BASE_URL")}
-    env.update(KIMI_LSP_STATE_DIR=str(tmp_path / "state"), KIMI_API_KEY=STAND_IN_KEY)
-    if stand_in is not None:
-        env["KIMI_BASE_URL"] = stand_in.url
-    env.update(extra)
-    return env
-
-
-def run_cli(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kimi_lsp", *args],
-        env=env,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def sent_to_model(stand_in: StandIn) -> str:

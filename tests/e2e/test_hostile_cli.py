@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-from kimi_lsp.testing import STAND_IN_KEY, ScriptedCall, StandIn, Turn
+from kimi_lsp.testing import ScriptedCall, StandIn, Turn
+from tests.e2e.cli_projects import TEST_COMMAND, cli_env, make_project, run_cli
 
-TEST_COMMAND = f"{sys.executable} -m unittest"
 KEY_LINES = [
     "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
     "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK",
@@ -26,14 +24,8 @@ SECRET_ENV = {
 SECRET_VALUES = ["db-pass-hunter2", *list(SECRET_ENV.values())[1:], *KEY_LINES]
 
 
-def make_project(root: Path, test_body: str) -> Path:
-    root.mkdir()
-    (root / "shapes.py").write_text("def area(width, height):\n    return width + height\n", encoding="utf-8")
-    (root / "test_shapes.py").write_text(
-        "import os, unittest\n\nfrom shapes import area\n\n\nclass AreaTest(unittest.TestCase):\n"
-        "    def test_area(self):\n" + test_body + "        self.assertEqual(area(3, 4), 12)\n",
-        encoding="utf-8",
-    )
+def make_keyed_project(root: Path, test_body: str) -> Path:
+    make_project(root, test_body)
     (root / "deploy").mkdir()
     (root / "deploy" / "deploy_key").write_text(PRIVATE_KEY, encoding="utf-8")
     return root
@@ -42,18 +34,7 @@ def make_project(root: Path, test_body: str) -> Path:
 def run_fix(
     root: Path, stand_in: StandIn, tmp_path: Path, *args: str, **env_extra: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("KIMI_API_KEY", "MOONSHOT_API_KEY", "KIMI_BASE_URL")}
-    env.update(KIMI_LSP_STATE_DIR=str(tmp_path / "state"), KIMI_API_KEY=STAND_IN_KEY, KIMI_BASE_URL=stand_in.url)
-    env.update(env_extra)
-    return subprocess.run(
-        [sys.executable, "-m", "kimi_lsp", "fix", "--test", TEST_COMMAND, "--json", *args],
-        env=env,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_cli(root, cli_env(tmp_path, stand_in, **env_extra), "fix", "--test", TEST_COMMAND, "--json", *args)
 
 
 def fix_turns(*before: ScriptedCall) -> list[Turn]:
@@ -68,7 +49,7 @@ def fix_turns(*before: ScriptedCall) -> list[Turn]:
 
 def test_secret_values_from_files_and_the_environment_never_reach_the_model(tmp_path: Path) -> None:
     seen = tmp_path / "seen_by_tests.txt"
-    root = make_project(
+    root = make_keyed_project(
         tmp_path / "proj",
         f"        open({str(seen)!r}, 'w').write(os.environ.get('DATABASE_URL', 'missing'))\n"
         "        print(sorted(os.environ.items()))\n",  # a test that prints its environment
@@ -95,7 +76,7 @@ def test_secret_values_from_files_and_the_environment_never_reach_the_model(tmp_
 
 def test_paths_with_control_characters_never_reach_the_diff_or_the_tree(tmp_path: Path) -> None:
     forged = "hidden\ndiff --git a/z b/z/conftest.py"
-    root = make_project(
+    root = make_keyed_project(
         tmp_path / "proj",
         # A test the model cannot stop from running creates such a file in the shadow workspace.
         "        open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'x\\nforged.py'), 'w').write('1')\n",
@@ -119,19 +100,9 @@ def test_paths_with_control_characters_never_reach_the_diff_or_the_tree(tmp_path
 
 
 def test_every_job_says_which_test_command_runs_and_who_chose_it(tmp_path: Path) -> None:
-    root = make_project(tmp_path / "proj", "")
+    root = make_keyed_project(tmp_path / "proj", "")
     (root / "pyproject.toml").write_text(f'[tool.kimi-lsp]\ntestCommand = "{TEST_COMMAND}"\n', encoding="utf-8")
     with StandIn(fix_turns()) as stand_in:
-        env = {k: v for k, v in os.environ.items() if k not in ("KIMI_API_KEY", "MOONSHOT_API_KEY")}
-        env.update(KIMI_LSP_STATE_DIR=str(tmp_path / "state"), KIMI_API_KEY=STAND_IN_KEY, KIMI_BASE_URL=stand_in.url)
-        done = subprocess.run(
-            [sys.executable, "-m", "kimi_lsp", "fix", "--json"],
-            env=env,
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            stdin=subprocess.DEVNULL,
-        )
+        done = run_cli(root, cli_env(tmp_path, stand_in), "fix", "--json")
     assert done.returncode == 0, done.stderr
     assert f"test command: {TEST_COMMAND} (from {root / 'pyproject.toml'})" in done.stderr

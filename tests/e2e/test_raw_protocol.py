@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,6 +61,30 @@ class Reader:
                 continue
             if message.get("id") == request_id and "method" not in message:
                 return message
+
+
+def initialize(request_id: int, root: Path) -> dict[str, Any]:
+    params = {"processId": None, "rootUri": root.as_uri(), "capabilities": {}}
+    return {"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": params}
+
+
+@contextlib.contextmanager
+def stdio_server(cwd: Path) -> Iterator[tuple[subprocess.Popen[bytes], Reader]]:
+    """``kimi-lsp`` on stdio in ``cwd`` (stderr kept for the test to read), killed if the test leaves it running."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kimi_lsp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+    )
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    try:
+        yield process, Reader(process.stdout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def test_malformed_json_unknown_methods_and_bad_params_do_not_take_the_server_down(tmp_path: Path) -> None:
@@ -172,23 +198,9 @@ def test_tcp_mode_serves_lsp_on_the_given_port(tmp_path: Path) -> None:
 
 
 def test_absurd_headers_are_refused_and_the_server_answers_the_next_request(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kimi_lsp"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-    )
-    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
-    reader = Reader(process.stdout)
-    try:
-        initialize = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}},
-        }
-        send(process.stdin, initialize)
+    with stdio_server(tmp_path) as (process, reader):
+        assert process.stdin is not None and process.stderr is not None
+        send(process.stdin, initialize(1, tmp_path))
         assert reader.response_to(1)["result"]["serverInfo"]["name"] == "kimi-lsp"
         # A length too long for int(), a header line with no end, then a body over the limit (sent in full).
         process.stdin.write(b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n")
@@ -204,35 +216,15 @@ def test_absurd_headers_are_refused_and_the_server_answers_the_next_request(tmp_
         errors = process.stderr.read().decode("utf-8", "replace")
         assert "refused an LSP message with Content-Length 99999999999999999999…" in errors
         assert "Traceback" not in errors and "MemoryError" not in errors
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_an_oversized_body_is_dropped_in_pieces_and_the_server_goes_on(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kimi_lsp"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-    )
-    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
-    reader = Reader(process.stdout)
-    try:
+    with stdio_server(tmp_path) as (process, reader):
+        assert process.stdin is not None and process.stderr is not None
         oversized = 70 * 1024 * 1024
         process.stdin.write(b"Content-Length: %d\r\n\r\n" % oversized + b" " * oversized)
         process.stdin.write(b"X-Junk: " + b"x" * 200_000 + b"\r\n")
-        send(
-            process.stdin,
-            {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}},
-            },
-        )
+        send(process.stdin, initialize(1, tmp_path))
         assert reader.response_to(1, timeout=60)["result"]["serverInfo"]["name"] == "kimi-lsp"
         send(process.stdin, {"jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": None})
         assert reader.response_to(2)["result"] is None
@@ -242,7 +234,3 @@ def test_an_oversized_body_is_dropped_in_pieces_and_the_server_goes_on(tmp_path:
         assert f"refused an LSP message with Content-Length {oversized}" in errors
         assert "refused an LSP header line longer than" in errors
         assert "Traceback" not in errors
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
