@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from kimi_lsp.testing import ScriptedCall, StandIn, Turn
-from tests.unit.agent.test_fix_cli import cli_env, run_cli
+from tests.integration.agent.test_fix_cli import cli_env, run_cli
 
 BUGGY = "def area(width, height):\n    return width + height\n"
 FIXED = "def area(width, height):\n    return width * height\n"
