@@ -10,7 +10,8 @@ from email.utils import format_datetime
 import pytest
 
 from kimi_lsp.errors import ModelUnavailable
-from kimi_lsp.model.client import MAX_BACKOFF, ModelClient, parse_retry_after
+from kimi_lsp.model.client import ModelClient
+from kimi_lsp.model.failures import MAX_BACKOFF, parse_retry_after
 from kimi_lsp.model.types import Message
 from kimi_lsp.settings import Settings
 from kimi_lsp.testing import STAND_IN_KEY, Fault, RecordedSleep, ScriptedCall, StandIn, Turn
