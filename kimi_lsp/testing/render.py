@@ -1,16 +1,22 @@
-"""Turn a scripted ``Turn`` into what the API sends: SSE chunk payloads, or one plain JSON completion."""
+"""Turn a scripted ``Turn`` into what the API sends: SSE chunk payloads, one plain JSON completion, or the
+error answer of its fault; and the token counts the answer reports."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kimi_lsp.testing.dialects import DIALECTS, Dialect, default_details
-from kimi_lsp.testing.script import ScriptedCall, Turn
+from kimi_lsp.testing.script import Fault, ScriptedCall, Turn
+from kimi_lsp.testing.strict import UNAUTHORIZED, ApiError, unknown_model
 
 MOONSHOT = DIALECTS["moonshot"]
+_RATE_LIMIT = "Your account reached its rate limit (requests per minute), please retry after a short wait"
+_OVERLOADED = "The engine is currently overloaded, please try again later"
+_QUOTA = "Your account is suspended due to insufficient balance, please recharge your account or check your plan"
 _DETAIL_TEXT_FIELDS = ("text", "summary", "data")
 _LATE_DETAIL_FIELDS = ("signature",)  # sent with a detail's last fragment, as streaming providers do
 
@@ -32,6 +38,54 @@ class TurnUsage:
         else:
             out["cached_tokens"] = self.cached_tokens
         return out
+
+
+class UsageCounter:
+    """The usage each answer reports, unless its turn sets the numbers: prompt tokens a quarter of the request's
+    bytes, cached tokens a quarter of the characters its messages share, as a prefix, with the previous
+    request's (how a prefix cache behaves)."""
+
+    def __init__(self) -> None:
+        self._previous: str | None = None
+        self._lock = threading.Lock()
+
+    def usage(self, turn: Turn, body: Mapping[str, Any], raw: bytes) -> TurnUsage:
+        messages = json.dumps(body["messages"], ensure_ascii=False, separators=(",", ":"))
+        with self._lock:
+            previous, self._previous = self._previous, messages
+        prompt = turn.prompt_tokens if turn.prompt_tokens is not None else max(1, len(raw) // 4)
+        if turn.cached_tokens is not None:
+            cached = turn.cached_tokens
+        else:
+            common = _common_prefix(previous, messages) if previous is not None else 0
+            cached = min(prompt, common // 4)
+        return TurnUsage(prompt, completion_tokens(turn), cached)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common prefix, by bisection on slice equality (C speed; histories get long)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def fault_error(fault: Fault, model: object) -> tuple[ApiError, dict[str, str]]:
+    """The error answer, and its extra headers, that a fault with a status plays instead of the turn."""
+    if fault.kind == "rate_limit":
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+        return ApiError(429, _RATE_LIMIT, "rate_limit_reached_error"), headers
+    if fault.kind == "quota":
+        return ApiError(429, _QUOTA, "exceeded_current_quota_error"), {}
+    if fault.kind == "unknown_model":
+        return unknown_model(model), {}
+    if fault.kind == "unauthorized":
+        return UNAUTHORIZED, {}
+    return ApiError(fault.status or 503, _OVERLOADED, "engine_overloaded_error"), {}
 
 
 def fragments(text: str, pieces: int = 4, min_size: int = 8) -> list[str]:
