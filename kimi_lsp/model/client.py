@@ -35,9 +35,6 @@ from kimi_lsp.model.sse import StreamAssembler
 from kimi_lsp.model.types import Completion, Message, ToolSpec, Usage
 from kimi_lsp.settings import KEY_ENV_VARS, Settings
 
-ReasonCallback = Callable[[str], None]
-
-
 _FRAGMENTS: weakref.WeakKeyDictionary[Message, str] = weakref.WeakKeyDictionary()
 
 
@@ -86,7 +83,6 @@ class ModelClient:
         self,
         settings: Settings,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -95,9 +91,7 @@ class ModelClient:
         self._rng = rng or random.Random()
         self._base = settings.base_url.rstrip("/")
         timeout = httpx.Timeout(settings.request_timeout, connect=settings.connect_timeout)
-        self._http = httpx.AsyncClient(
-            transport=transport, timeout=timeout, follow_redirects=False, verify=_ssl_context()
-        )
+        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=_ssl_context())
 
     def __repr__(self) -> str:
         return f"ModelClient(base_url={display_url(self._base)!r}, model={self._settings.model!r})"
@@ -120,13 +114,10 @@ class ModelClient:
         messages: Sequence[Message],
         tools: Sequence[ToolSpec] = (),
         *,
-        on_reasoning: ReasonCallback | None = None,
-        on_content: Callable[[str], None] | None = None,
-        on_tool_call: Callable[[int, str, str], None] | None = None,
         on_retry: Callable[[int, float, str], None] | None = None,
     ) -> Completion:
-        """One assistant turn for ``messages``. Callbacks see the deltas as they stream; when an attempt
-        fails part-way, ``on_retry(attempt, delay, reason)`` tells the caller to forget what it saw.
+        """One assistant turn for ``messages``. ``on_retry(attempt, delay, reason)`` hears of each failed
+        attempt before the client waits ``delay`` seconds and tries again.
 
         Raises ``ModelError`` subclasses: bad request, auth, not found, quota (none retried) and
         ``ModelUnavailable`` once ``settings.max_retries`` retries are spent.
@@ -136,7 +127,7 @@ class ModelClient:
         offset = sum(len(message.tool_calls) for message in messages)
         total = self._settings.max_retries + 1
         for attempt in range(1, total + 1):
-            assembler = StreamAssembler(on_reasoning, on_content, on_tool_call, call_offset=offset)
+            assembler = StreamAssembler(call_offset=offset)
             try:
                 await self._attempt(body, headers, assembler)
             except Retry as failure:

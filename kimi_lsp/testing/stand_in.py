@@ -66,8 +66,10 @@ class StandIn:
         thinking: bool = True,
         port: int = 0,
         dialect: DialectName = "moonshot",
+        streams: bool = True,
     ) -> None:
         self.dialect = DIALECTS[dialect]
+        self.streams = streams  # False: a server (or a gateway before it) that ignores ``stream`` and answers whole
         self.models = tuple(models)
         self.api_key = api_key
         self.thinking = thinking
@@ -274,7 +276,7 @@ class _Handler(AnswerHandler):
         offset = sum(len(m.get("tool_calls") or []) for m in body["messages"] if m.get("role") == "assistant")
         truncated = fault is not None and fault.kind == "truncated_arguments"
         envelope = {"id": f"chatcmpl-{index}", "created": int(time.time()), "model": body["model"]}
-        if not body.get("stream"):
+        if not body.get("stream") or not self.api.streams:
             answer = plain_completion(turn, call_offset=offset, usage=usage, truncated=truncated, dialect=dialect)
             self.send_json(200, {**envelope, "object": "chat.completion", **answer})
             return
