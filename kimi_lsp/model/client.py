@@ -35,7 +35,7 @@ from kimi_lsp.model.sse import StreamAssembler
 from kimi_lsp.model.types import Completion, Message, ToolSpec, Usage
 from kimi_lsp.settings import KEY_ENV_VARS, Settings
 
-_FRAGMENTS: weakref.WeakKeyDictionary[Message, str] = weakref.WeakKeyDictionary()
+_ENCODED: weakref.WeakKeyDictionary[Message, str] = weakref.WeakKeyDictionary()
 
 
 def _dumps(value: Any) -> str:
@@ -45,9 +45,9 @@ def _dumps(value: Any) -> str:
 def _message_json(message: Message) -> str:
     # A job's history is append-only, so each message is encoded once instead of on every request.
     try:
-        return _FRAGMENTS[message]
+        return _ENCODED[message]
     except KeyError:
-        encoded = _FRAGMENTS[message] = _dumps(message.to_wire())
+        encoded = _ENCODED[message] = _dumps(message.to_wire())
         return encoded
 
 

@@ -14,14 +14,11 @@ ROLES = frozenset({"system", "user", "assistant", "tool"})
 
 @dataclass(frozen=True)
 class ApiError:
-    """An error answer: ``{"error": {"message": ..., "type": ...}}`` with this HTTP status."""
+    """An error answer: its HTTP status, message and Moonshot's error type (each dialect words the body)."""
 
     status: int
     message: str
     type: str
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type}}
 
 
 def bad_request(message: str) -> ApiError:
