@@ -70,6 +70,7 @@ class StreamAssembler:
     _details: dict[tuple[Any, Any], dict[str, Any]] | None = None
 
     def feed(self, chunk: Mapping[str, Any]) -> None:
+        """Take one parsed ``data:`` chunk (or a whole non-streamed completion); malformed parts are skipped."""
         usage = parse_usage(chunk.get("usage"))
         if usage is not None:
             self.usage = usage

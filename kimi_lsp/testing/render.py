@@ -23,6 +23,8 @@ _LATE_DETAIL_FIELDS = ("signature",)  # sent with a detail's last fragment, as s
 
 @dataclass(frozen=True)
 class TurnUsage:
+    """The token counts one answer reports; ``to_wire`` writes them in Moonshot's or OpenAI's shape."""
+
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int
@@ -97,6 +99,7 @@ def fragments(text: str, pieces: int = 4, min_size: int = 8) -> list[str]:
 
 
 def arguments_text(call: ScriptedCall, *, truncated: bool = False) -> str:
+    """A scripted call's arguments as the JSON text the model streams, or cut short so it cannot parse."""
     text = call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments, ensure_ascii=False)
     if truncated:
         # Cut inside the JSON so it cannot parse: keep at most half, and never the closing brace.
@@ -110,6 +113,7 @@ def call_ids(calls: Sequence[ScriptedCall], offset: int) -> list[str]:
 
 
 def completion_tokens(turn: Turn) -> int:
+    """The completion tokens an answer reports: the turn's own number, else a quarter of what it says."""
     if turn.completion_tokens is not None:
         return turn.completion_tokens
     size = len(turn.reasoning) + len(turn.content)

@@ -99,6 +99,7 @@ class AnswerHandler(BaseHTTPRequestHandler):
         pass  # tests read what the stand-in recorded, not a log on stderr
 
     def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        """One whole JSON answer with ``status`` and any extra ``headers``."""
         data = json.dumps(payload, ensure_ascii=False).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")

@@ -62,8 +62,6 @@ class StandIn:
         *,
         responder: Responder | None = None,
         models: Sequence[str] = (DEFAULT_MODEL,),
-        api_key: str = STAND_IN_KEY,
-        thinking: bool = True,
         port: int = 0,
         dialect: DialectName = "moonshot",
         streams: bool = True,
@@ -71,8 +69,7 @@ class StandIn:
         self.dialect = DIALECTS[dialect]
         self.streams = streams  # False: a server (or a gateway before it) that ignores ``stream`` and answers whole
         self.models = tuple(models)
-        self.api_key = api_key
-        self.thinking = thinking
+        self.api_key = STAND_IN_KEY
         self._responder = responder
         self._turns: deque[Turn] = deque(turns)
         self._cond = threading.Condition()
@@ -88,6 +85,7 @@ class StandIn:
 
     @property
     def url(self) -> str:
+        """The base URL a client is given, with the dialect's path (``/v1``, OpenRouter's ``/api/v1``)."""
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}{self.dialect.base_path}"
 
@@ -113,10 +111,12 @@ class StandIn:
 
     @property
     def remaining(self) -> int:
+        """How many queued turns no request has taken yet."""
         return len(self._snapshot(self._turns))
 
     @property
     def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, in order, refused ones included."""
         return self._snapshot(self._requests)
 
     @property
@@ -139,10 +139,12 @@ class StandIn:
 
     @property
     def notes(self) -> list[str]:
+        """What went wrong on the stand-in's side (a failing responder, an empty queue): the test's doing."""
         return self._snapshot(self._notes)
 
     @property
     def disconnects(self) -> int:
+        """How many streams the client hung up on before they ended."""
         with self._cond:
             return self._disconnects
 
@@ -252,7 +254,7 @@ class _Handler(AnswerHandler):
             self._refuse(index, bad_request(f"Invalid request: malformed JSON body ({exc})"))
             return
         dialect = self.api.dialect
-        error = check_chat_request(body, self.api.models, thinking=self.api.thinking and dialect.requires_reasoning)
+        error = check_chat_request(body, self.api.models, thinking=dialect.requires_reasoning)
         if error is None and dialect.requires_tools:
             error = check_tools_offered(body)
         if error is not None:
