@@ -27,7 +27,14 @@ from kimi_lsp.testing.dialects import DIALECTS, DialectName
 from kimi_lsp.testing.render import UsageCounter, fault_error, plain_completion, stream_payloads
 from kimi_lsp.testing.script import Turn
 from kimi_lsp.testing.serving import AnswerHandler, ClientGone, LoopbackServer, Stopping
-from kimi_lsp.testing.strict import UNAUTHORIZED, ApiError, bad_request, check_chat_request, check_tools_offered
+from kimi_lsp.testing.strict import (
+    UNAUTHORIZED,
+    ApiError,
+    bad_request,
+    check_chat_request,
+    check_tools_offered,
+    unknown_path,
+)
 
 Responder = Callable[[dict[str, Any]], Turn]
 STAND_IN_KEY = "stand-in-key-not-a-secret"
@@ -230,7 +237,7 @@ class _Handler(AnswerHandler):
         if self.path.rstrip("/").endswith("/v1/models"):
             self.send_json(200, {"object": "list", "data": self.api.dialect.model_cards(self.api.models)})
         else:
-            self._send_error(ApiError(404, f"Not found: {self.path}", "resource_not_found_error"))
+            self._send_error(unknown_path(self.path))
 
     def do_POST(self) -> None:
         try:
@@ -246,7 +253,7 @@ class _Handler(AnswerHandler):
         if not self._authorized():
             return
         if not self.path.rstrip("/").endswith("/v1/chat/completions"):
-            self._send_error(ApiError(404, f"Not found: {self.path}", "resource_not_found_error"))
+            self._send_error(unknown_path(self.path))
             return
         try:
             body = json.loads(raw)
@@ -286,13 +293,12 @@ class _Handler(AnswerHandler):
             payloads = [dict(chunk) for chunk in turn.chunks]
         else:
             payloads = stream_payloads(turn, call_offset=offset, usage=usage, truncated=truncated, dialect=dialect)
-        cut = fault is not None and fault.kind == "cut_stream"
         try:
             self.send_events(
                 [{**envelope, "object": "chat.completion.chunk", **p} for p in payloads],
                 comment=b"OPENROUTER PROCESSING" if dialect.name == "openrouter" else b"",  # its keep-alive
                 delay=fault.delay if fault is not None and fault.kind == "slow_stream" else 0.0,
-                cut_after=fault.after_chunks if fault is not None and cut else None,
+                cut_after=fault.after_chunks if fault is not None and fault.kind == "cut_stream" else None,
                 clean_cut=fault is not None and fault.clean_end,
             )
         except ClientGone:

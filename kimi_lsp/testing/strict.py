@@ -29,6 +29,10 @@ def unknown_model(model: object) -> ApiError:
     return ApiError(404, f"Not found the model {model} or Permission denied", "resource_not_found_error")
 
 
+def unknown_path(path: str) -> ApiError:
+    return ApiError(404, f"Not found: {path}", "resource_not_found_error")
+
+
 UNAUTHORIZED = ApiError(401, "Invalid Authentication", "invalid_authentication_error")
 
 
