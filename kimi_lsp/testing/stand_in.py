@@ -4,7 +4,8 @@ It streams scripted turns as SSE exactly like the API (reasoning, content and to
 arguments in fragments, usage in either shape, ``[DONE]``), plays faults (rate limits, 5xx, quota, cut and
 slow streams, truncated arguments, 404, 401) and refuses what the real API refuses, recording every 400
 in ``violations`` so a test can assert the client never broke the protocol. ``dialect`` makes it play
-vLLM, SGLang or OpenRouter instead of Moonshot (see ``dialects``): what each emits, reads back and drops.
+vLLM, SGLang or OpenRouter instead of Moonshot (see ``dialects``): what each emits, reads back and drops;
+``streams=False`` a server (or gateway) that ignores ``stream`` and answers each request whole.
 
     with StandIn([Turn(reasoning="look", tool_calls=[ScriptedCall("ReadFile", {"path": "a.py"})]),
                   Turn(content="fixed")]) as api:
