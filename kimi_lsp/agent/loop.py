@@ -47,9 +47,6 @@ class ChatModel(Protocol):
         messages: Sequence[Message],
         tools: Sequence[ToolSpec] = (),
         *,
-        on_reasoning: Callable[[str], None] | None = None,
-        on_content: Callable[[str], None] | None = None,
-        on_tool_call: Callable[[int, str, str], None] | None = None,
         on_retry: Callable[[int, float, str], None] | None = None,
     ) -> Completion: ...
 

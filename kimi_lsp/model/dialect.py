@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 MOONSHOT_HOSTS = frozenset({"api.moonshot.ai", "api.moonshot.cn"})
 OPENROUTER_HOST = "openrouter.ai"
-# ``owned_by`` as each server writes it for the models it serves.
-_OWNERS = {"moonshot": "moonshot", "vllm": "vllm", "sglang": "sglang"}
+# The stacks that write their own name as ``owned_by`` of the models they serve.
+_SELF_NAMED = frozenset({"moonshot", "vllm", "sglang"})
 
 
 def dialect_from_url(base_url: str) -> str | None:
@@ -31,8 +31,8 @@ def dialect_from_url(base_url: str) -> str | None:
 def dialect_from_models(cards: Sequence[Mapping[str, Any]]) -> str | None:
     """The stack that wrote this ``GET /models`` listing, None when it does not say."""
     for card in cards:
-        owner = _OWNERS.get(str(card.get("owned_by", "")).lower())
-        if owner is not None:
+        owner = str(card.get("owned_by", "")).lower()
+        if owner in _SELF_NAMED:
             return owner
         if "canonical_slug" in card or "supported_parameters" in card:  # OpenRouter's own listing shape
             return "openrouter"

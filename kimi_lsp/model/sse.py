@@ -10,7 +10,7 @@ turn goes back to the server in the form the server reads (see ``types``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +50,6 @@ class _PartialCall:
     id: str = ""
     name: str = ""
     arguments: list[str] = field(default_factory=list)
-    announced: bool = False
 
 
 @dataclass
@@ -61,9 +60,6 @@ class StreamAssembler:
     an id gets Kimi's own form ``functions.{name}:{offset + index}``, stable and unique in the history.
     """
 
-    on_reasoning: Callable[[str], None] | None = None
-    on_content: Callable[[str], None] | None = None
-    on_tool_call: Callable[[int, str, str], None] | None = None
     call_offset: int = 0
     reasoning: list[str] | None = None
     content: list[str] | None = None
@@ -74,6 +70,7 @@ class StreamAssembler:
     _details: dict[tuple[Any, Any], dict[str, Any]] | None = None
 
     def feed(self, chunk: Mapping[str, Any]) -> None:
+        """Take one parsed ``data:`` chunk (or a whole non-streamed completion); malformed parts are skipped."""
         usage = parse_usage(chunk.get("usage"))
         if usage is not None:
             self.usage = usage
@@ -103,15 +100,11 @@ class StreamAssembler:
             if self.reasoning is None:
                 self.reasoning = []
             self.reasoning.append(thinking)
-            if thinking and self.on_reasoning:
-                self.on_reasoning(thinking)
         text = delta.get("content")
         if isinstance(text, str):
             if self.content is None:
                 self.content = []
             self.content.append(text)
-            if text and self.on_content:
-                self.on_content(text)
         for raw in delta.get("tool_calls") or ():
             if isinstance(raw, Mapping):
                 self._feed_call(raw)
@@ -149,10 +142,6 @@ class StreamAssembler:
             call.arguments.append(arguments)
         elif isinstance(arguments, Mapping):  # a few servers send parsed objects
             call.arguments.append(json.dumps(arguments, ensure_ascii=False))
-        if call.name and not call.announced:
-            call.announced = True
-            if self.on_tool_call:
-                self.on_tool_call(call.index, call.id or self._default_id(call), call.name)
 
     def _call_for(self, raw: Mapping[str, Any]) -> _PartialCall:
         index = raw.get("index")

@@ -97,6 +97,8 @@ class Message:
 
 @dataclass(frozen=True)
 class Usage:
+    """Tokens a turn (or, summed, a job) cost: prompt, completion, and the prompt's share the cache served."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0

@@ -67,7 +67,7 @@ class Dialect:
     def error_body(self, error: ApiError) -> dict[str, Any]:
         """``error`` as this server words an error answer."""
         if self.name == "moonshot":
-            return error.body()
+            return {"error": {"message": error.message, "type": error.type}}
         if error.status == 401 and self.name != "openrouter":
             return {"error": "Unauthorized"}
         if self.name == "openrouter":

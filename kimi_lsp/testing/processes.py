@@ -13,9 +13,11 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
+    # "pid (name) state ...": the name may hold spaces and parentheses, so the state follows the last ")".
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def hanging_unittest(marker: Path) -> str:

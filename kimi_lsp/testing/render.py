@@ -1,22 +1,30 @@
-"""Turn a scripted ``Turn`` into what the API sends: SSE chunk payloads, or one plain JSON completion."""
+"""Turn a scripted ``Turn`` into what the API sends: SSE chunk payloads, one plain JSON completion, or the
+error answer of its fault; and the token counts the answer reports."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kimi_lsp.testing.dialects import DIALECTS, Dialect, default_details
-from kimi_lsp.testing.script import ScriptedCall, Turn
+from kimi_lsp.testing.script import Fault, ScriptedCall, Turn
+from kimi_lsp.testing.strict import UNAUTHORIZED, ApiError, unknown_model
 
 MOONSHOT = DIALECTS["moonshot"]
+_RATE_LIMIT = "Your account reached its rate limit (requests per minute), please retry after a short wait"
+_OVERLOADED = "The engine is currently overloaded, please try again later"
+_QUOTA = "Your account is suspended due to insufficient balance, please recharge your account or check your plan"
 _DETAIL_TEXT_FIELDS = ("text", "summary", "data")
 _LATE_DETAIL_FIELDS = ("signature",)  # sent with a detail's last fragment, as streaming providers do
 
 
 @dataclass(frozen=True)
 class TurnUsage:
+    """The token counts one answer reports; ``to_wire`` writes them in Moonshot's or OpenAI's shape."""
+
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int
@@ -34,6 +42,54 @@ class TurnUsage:
         return out
 
 
+class UsageCounter:
+    """The usage each answer reports, unless its turn sets the numbers: prompt tokens a quarter of the request's
+    bytes, cached tokens a quarter of the characters its messages share, as a prefix, with the previous
+    request's (how a prefix cache behaves)."""
+
+    def __init__(self) -> None:
+        self._previous: str | None = None
+        self._lock = threading.Lock()
+
+    def usage(self, turn: Turn, body: Mapping[str, Any], raw: bytes) -> TurnUsage:
+        messages = json.dumps(body["messages"], ensure_ascii=False, separators=(",", ":"))
+        with self._lock:
+            previous, self._previous = self._previous, messages
+        prompt = turn.prompt_tokens if turn.prompt_tokens is not None else max(1, len(raw) // 4)
+        if turn.cached_tokens is not None:
+            cached = turn.cached_tokens
+        else:
+            common = _common_prefix(previous, messages) if previous is not None else 0
+            cached = min(prompt, common // 4)
+        return TurnUsage(prompt, completion_tokens(turn), cached)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the common prefix, by bisection on slice equality (C speed; histories get long)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def fault_error(fault: Fault, model: object) -> tuple[ApiError, dict[str, str]]:
+    """The error answer, and its extra headers, that a fault with a status plays instead of the turn."""
+    if fault.kind == "rate_limit":
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+        return ApiError(429, _RATE_LIMIT, "rate_limit_reached_error"), headers
+    if fault.kind == "quota":
+        return ApiError(429, _QUOTA, "exceeded_current_quota_error"), {}
+    if fault.kind == "unknown_model":
+        return unknown_model(model), {}
+    if fault.kind == "unauthorized":
+        return UNAUTHORIZED, {}
+    return ApiError(fault.status or 503, _OVERLOADED, "engine_overloaded_error"), {}
+
+
 def fragments(text: str, pieces: int = 4, min_size: int = 8) -> list[str]:
     """``text`` cut into at most ``pieces`` consecutive parts of at least ``min_size`` characters."""
     if not text:
@@ -43,6 +99,7 @@ def fragments(text: str, pieces: int = 4, min_size: int = 8) -> list[str]:
 
 
 def arguments_text(call: ScriptedCall, *, truncated: bool = False) -> str:
+    """A scripted call's arguments as the JSON text the model streams, or cut short so it cannot parse."""
     text = call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments, ensure_ascii=False)
     if truncated:
         # Cut inside the JSON so it cannot parse: keep at most half, and never the closing brace.
@@ -56,6 +113,7 @@ def call_ids(calls: Sequence[ScriptedCall], offset: int) -> list[str]:
 
 
 def completion_tokens(turn: Turn) -> int:
+    """The completion tokens an answer reports: the turn's own number, else a quarter of what it says."""
     if turn.completion_tokens is not None:
         return turn.completion_tokens
     size = len(turn.reasoning) + len(turn.content)

@@ -14,14 +14,11 @@ ROLES = frozenset({"system", "user", "assistant", "tool"})
 
 @dataclass(frozen=True)
 class ApiError:
-    """An error answer: ``{"error": {"message": ..., "type": ...}}`` with this HTTP status."""
+    """An error answer: its HTTP status, message and Moonshot's error type (each dialect words the body)."""
 
     status: int
     message: str
     type: str
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type}}
 
 
 def bad_request(message: str) -> ApiError:
@@ -30,6 +27,10 @@ def bad_request(message: str) -> ApiError:
 
 def unknown_model(model: object) -> ApiError:
     return ApiError(404, f"Not found the model {model} or Permission denied", "resource_not_found_error")
+
+
+def unknown_path(path: str) -> ApiError:
+    return ApiError(404, f"Not found: {path}", "resource_not_found_error")
 
 
 UNAUTHORIZED = ApiError(401, "Invalid Authentication", "invalid_authentication_error")

@@ -10,7 +10,8 @@ from kimi_lsp.errors import (
     ModelNotFound,
     ModelQuotaExceeded,
 )
-from kimi_lsp.model.client import ModelClient, redact
+from kimi_lsp.model.client import ModelClient
+from kimi_lsp.model.failures import redact
 from kimi_lsp.model.types import Message, ToolCall
 from kimi_lsp.settings import Settings
 from kimi_lsp.testing import Fault, RecordedSleep, StandIn, Turn

@@ -266,6 +266,14 @@ def test_non_streaming_answer_and_models_listing(stand_in: StandIn):
     assert [m["id"] for m in models["data"]] == ["kimi-k2-thinking"]
 
 
+def test_a_server_that_ignores_stream_answers_a_streamed_request_whole():
+    with StandIn([Turn(content="whole")], streams=False) as api:
+        response = _post(api, _chat(USER, stream=True))
+
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["choices"][0]["message"]["content"] == "whole"
+
+
 def test_empty_queue_answers_done_and_notes_it(stand_in: StandIn):
     events = _events(_post(stand_in, _chat(USER, stream=True)))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from kimi_lsp.model.client import ModelClient
@@ -29,12 +28,8 @@ async def test_parallel_tool_calls_split_into_fragments_are_assembled_in_order(s
             ],
         )
     )
-    seen: list[tuple[int, str, str]] = []
-    reasoning: list[str] = []
 
-    completion = await make_client().complete(
-        [Message.user("fix it")], on_tool_call=lambda *call: seen.append(call), on_reasoning=reasoning.append
-    )
+    completion = await make_client().complete([Message.user("fix it")])
 
     message = completion.message
     assert [call.name for call in message.tool_calls] == ["ReadFile", "Grep", "ApplyPatch"]
@@ -46,13 +41,7 @@ async def test_parallel_tool_calls_split_into_fragments_are_assembled_in_order(s
     assert json.loads(message.tool_calls[2].arguments) == {"patch": long_patch}
     assert json.loads(message.tool_calls[0].arguments) == {"path": "src/a.py", "line_offset": 10}
     assert message.reasoning_content == "I should read both files and patch one."
-    assert len(reasoning) > 1  # it streamed in pieces and each piece was reported
     assert message.content == "Looking."
-    assert seen == [
-        (0, "functions.ReadFile:0", "ReadFile"),
-        (1, "functions.Grep:1", "Grep"),
-        (2, "functions.ApplyPatch:2", "ApplyPatch"),
-    ]
     assert completion.finish_reason == "tool_calls"
     assert completion.attempts == 1
 
@@ -127,21 +116,10 @@ async def test_usage_and_cached_tokens_are_read_in_both_shapes(stand_in: StandIn
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
 
 
-class _DropStreamFlag(httpx.AsyncHTTPTransport):
-    """A proxy that rewrites ``stream`` to false on the way, like a gateway that does not stream."""
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        body["stream"] = False
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
-        return await super().handle_async_request(
-            httpx.Request(request.method, request.url, headers=headers, json=body)
-        )
-
-
 async def test_a_server_that_ignores_stream_still_gives_a_completion():
-    with StandIn([Turn(reasoning="think", content="plain", prompt_tokens=5, cached_tokens=2)]) as api:
-        async with ModelClient(api.settings(), transport=_DropStreamFlag()) as client:
+    turn = Turn(reasoning="think", content="plain", prompt_tokens=5, cached_tokens=2)
+    with StandIn([turn], streams=False) as api:
+        async with ModelClient(api.settings()) as client:
             completion = await client.complete([Message.user("hi")])
 
     assert completion.message.content == "plain"
