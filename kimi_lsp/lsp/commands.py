@@ -1,5 +1,6 @@
 """Commands and code actions: what the editor asks of kimi-lsp. Handlers check the arguments, start or steer a
-job and answer at once; the job itself runs in the background (``jobs.JobManager``)."""
+job and answer at once; the job itself runs in the background (``jobs.JobManager``), its change waits for the
+user in ``proposals``."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def register(server: KimiServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, code_action_options)
     def code_action(ls: KimiServer, params: types.CodeActionParams) -> list[types.CodeAction]:
         config = ls.config.for_uri(params.text_document.uri, uri_to_path)
-        proposals = ls.jobs.proposal_actions()
+        proposals = ls.proposals.actions()
         return actions.code_actions(
             params,
             test_command_known=bool(config and config.test_command),
@@ -76,7 +77,7 @@ def register(server: KimiServer) -> None:
     @answers_errors
     async def apply(ls: KimiServer, *args: Any) -> dict[str, Any]:
         job_id = _job_id(_arg(args, actions.APPLY), actions.APPLY)
-        applied, why = await ls.jobs.apply(job_id)
+        applied, why = await ls.proposals.apply(job_id)
         if not applied:
             ls.show(types.MessageType.Warning, f"Kimi: not applied: {why}")
         return {"applied": applied, "reason": why}
@@ -85,16 +86,17 @@ def register(server: KimiServer) -> None:
     @answers_errors
     async def show_diff(ls: KimiServer, *args: Any) -> dict[str, Any]:
         job_id = _job_id(_arg(args, actions.SHOW_DIFF), actions.SHOW_DIFF)
-        diff = await ls.jobs.show_diff(job_id)
+        diff = ls.jobs.diff_of(job_id)
         if diff is None:
             raise KimiError(f"kimi.showDiff: no result for job {job_id}")
+        await ls.proposals.show_diff(job_id, diff)
         return {"jobId": job_id, "diff": diff}
 
     @server.command(actions.DISCARD)
     @answers_errors
     def discard(ls: KimiServer, *args: Any) -> dict[str, Any]:
         job_id = _job_id(_arg(args, actions.DISCARD), actions.DISCARD)
-        return {"discarded": ls.jobs.discard(job_id)}
+        return {"discarded": ls.proposals.discard(job_id)}
 
     @server.command(actions.STATUS)
     @answers_errors
@@ -104,7 +106,7 @@ def register(server: KimiServer) -> None:
             ls.show(types.MessageType.Info, "Kimi: " + "\n".join(ls.jobs.describe()))
         return {
             "jobs": [job.to_json() for job in ls.jobs.jobs.values()],
-            "proposals": sorted(ls.jobs.proposals),
+            "proposals": sorted(ls.proposals.pending),
             "folders": {str(root): cfg.test_command for root, cfg in ls.config.folders.items()},
         }
 
@@ -222,7 +224,7 @@ async def start_job(ls: KimiServer, kind: str, arg: dict[str, Any]) -> dict[str,
     job = ServerJob(
         id=job_id,
         title=title,
-        root=root,
+        folder=config,
         region=region,
         settings=settings,
         request=request,
