@@ -21,7 +21,7 @@ from kimi_lsp.lsp import actions
 from kimi_lsp.lsp.config import ConfigStore, FolderConfig
 from kimi_lsp.lsp.jobs import JobManager
 from kimi_lsp.lsp.proposals import Proposals
-from kimi_lsp.lsp.protocol import KimiProtocol
+from kimi_lsp.lsp.protocol import KimiProtocol, converter
 from kimi_lsp.lsp.results import EditCapabilities, OpenDocument
 from kimi_lsp.lsp.testwatch import TestWatcher
 from kimi_lsp.lsp.uris import uri_to_path
@@ -38,7 +38,7 @@ def default_model(settings: Settings) -> ChatModel:
 
 class KimiServer(LanguageServer):
     def __init__(self, model_factory: Callable[[Settings], ChatModel] = default_model) -> None:
-        super().__init__("kimi-lsp", __version__, protocol_cls=KimiProtocol)
+        super().__init__("kimi-lsp", __version__, protocol_cls=KimiProtocol, converter_factory=converter)
         self.config = ConfigStore()
         self.proposals = Proposals(self)
         self.jobs = JobManager(self, model_factory, self.proposals)
