@@ -1,23 +1,30 @@
-"""Commands and code actions: what the editor asks of kimi-lsp. Handlers check the arguments, start or steer a
-job and answer at once; the job itself runs in the background (``jobs.JobManager``)."""
+"""Commands and code actions: what the editor asks of kimi-lsp. Each command's argument arrives typed (see
+``arguments``); handlers check what the command needs, start or steer a job and answer at once. The job runs
+in the background (``jobs.JobManager``); its change waits for the user in ``proposals``."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 
-from kimi_lsp.agent.jobdata import JobRequest
+from kimi_lsp.agent.jobdata import JobKind, JobRequest
 from kimi_lsp.agent.transcript import new_job_id
 from kimi_lsp.context import Diagnostic
 from kimi_lsp.errors import KimiError
 from kimi_lsp.lsp import actions
+from kimi_lsp.lsp.arguments import JobArguments, JobIdArguments, StatusArguments
 from kimi_lsp.lsp.core import KimiServer
 from kimi_lsp.lsp.jobs import Region, ServerJob
 from kimi_lsp.lsp.protocol import answers_errors
 from kimi_lsp.lsp.uris import uri_to_path
 
-__all__ = ["register", "start_job"]
+__all__ = ["JOB_COMMANDS", "register", "start_job"]
+
+# The commands that start a job and the kind of job each starts: one handler serves them all.
+JOB_COMMANDS: dict[str, JobKind] = {actions.FIX: "fix", actions.FIX_TESTS: "fix_tests", actions.REFACTOR: "refactor"}
 
 
 def register(server: KimiServer) -> None:
@@ -29,7 +36,7 @@ def register(server: KimiServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, code_action_options)
     def code_action(ls: KimiServer, params: types.CodeActionParams) -> list[types.CodeAction]:
         config = ls.config.for_uri(params.text_document.uri, uri_to_path)
-        proposals = ls.jobs.proposal_actions()
+        proposals = ls.proposals.actions()
         return actions.code_actions(
             params,
             test_command_known=bool(config and config.test_command),
@@ -45,146 +52,108 @@ def register(server: KimiServer) -> None:
         if job is not None:
             await ls.jobs.cancel(job.id)
 
-    @server.command(actions.FIX)
-    @answers_errors
-    async def fix(ls: KimiServer, *args: Any) -> dict[str, Any]:
-        return await start_job(ls, "fix", _arg(args, actions.FIX))
-
-    @server.command(actions.FIX_TESTS)
-    @answers_errors
-    async def fix_tests(ls: KimiServer, *args: Any) -> dict[str, Any]:
-        return await start_job(ls, "fix_tests", _arg(args, actions.FIX_TESTS))
-
-    @server.command(actions.REFACTOR)
-    @answers_errors
-    async def refactor(ls: KimiServer, *args: Any) -> dict[str, Any]:
-        return await start_job(ls, "refactor", _arg(args, actions.REFACTOR))
+    for command in JOB_COMMANDS:
+        server.command(command)(answers_errors(_starts_job(command)))
 
     @server.command(actions.CANCEL)
     @answers_errors
-    async def cancel(ls: KimiServer, *args: Any) -> dict[str, Any]:
-        arg = _arg(args, actions.CANCEL)
-        job_id = arg.get("jobId")
-        if job_id is not None and not isinstance(job_id, str):
-            raise KimiError("kimi.cancel: 'jobId' must be a string")
-        cancelled = await ls.jobs.cancel(job_id)
-        if job_id is not None and not cancelled:
-            raise KimiError(f"kimi.cancel: no running job {job_id}")
+    async def cancel(ls: KimiServer, arg: JobIdArguments = JobIdArguments()) -> dict[str, Any]:
+        cancelled = await ls.jobs.cancel(arg.job_id)
+        if arg.job_id is not None and not cancelled:
+            raise KimiError(f"kimi.cancel: no running job {arg.job_id}")
         return {"cancelled": cancelled}
 
     @server.command(actions.APPLY)
     @answers_errors
-    async def apply(ls: KimiServer, *args: Any) -> dict[str, Any]:
-        job_id = _job_id(_arg(args, actions.APPLY), actions.APPLY)
-        applied, why = await ls.jobs.apply(job_id)
+    async def apply(ls: KimiServer, arg: JobIdArguments = JobIdArguments()) -> dict[str, Any]:
+        applied, why = await ls.proposals.apply(_job_id(arg, actions.APPLY))
         if not applied:
             ls.show(types.MessageType.Warning, f"Kimi: not applied: {why}")
         return {"applied": applied, "reason": why}
 
     @server.command(actions.SHOW_DIFF)
     @answers_errors
-    async def show_diff(ls: KimiServer, *args: Any) -> dict[str, Any]:
-        job_id = _job_id(_arg(args, actions.SHOW_DIFF), actions.SHOW_DIFF)
-        diff = await ls.jobs.show_diff(job_id)
+    async def show_diff(ls: KimiServer, arg: JobIdArguments = JobIdArguments()) -> dict[str, Any]:
+        job_id = _job_id(arg, actions.SHOW_DIFF)
+        diff = ls.jobs.diff_of(job_id)
         if diff is None:
             raise KimiError(f"kimi.showDiff: no result for job {job_id}")
+        await ls.proposals.show_diff(job_id, diff)
         return {"jobId": job_id, "diff": diff}
 
     @server.command(actions.DISCARD)
     @answers_errors
-    def discard(ls: KimiServer, *args: Any) -> dict[str, Any]:
-        job_id = _job_id(_arg(args, actions.DISCARD), actions.DISCARD)
-        return {"discarded": ls.jobs.discard(job_id)}
+    def discard(ls: KimiServer, arg: JobIdArguments = JobIdArguments()) -> dict[str, Any]:
+        return {"discarded": ls.proposals.discard(_job_id(arg, actions.DISCARD))}
 
     @server.command(actions.STATUS)
     @answers_errors
-    def status(ls: KimiServer, *args: Any) -> dict[str, Any]:
-        if _arg(args, actions.STATUS).get("show"):
+    def status(ls: KimiServer, arg: StatusArguments = StatusArguments()) -> dict[str, Any]:
+        if arg.show:
             # Asked from a code action, whose command's answer no editor shows: say it.
             ls.show(types.MessageType.Info, "Kimi: " + "\n".join(ls.jobs.describe()))
         return {
             "jobs": [job.to_json() for job in ls.jobs.jobs.values()],
-            "proposals": sorted(ls.jobs.proposals),
+            "proposals": sorted(ls.proposals.pending),
             "folders": {str(root): cfg.test_command for root, cfg in ls.config.folders.items()},
         }
 
 
-def _arg(args: tuple[Any, ...], command: str) -> dict[str, Any]:
-    if not args:
-        return {}
-    first = args[0]
-    if not isinstance(first, dict):
-        raise KimiError(f"{command}: expected one object argument, got {type(first).__name__}")
-    return first
+def _starts_job(command: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """The handler of a job command (pygls reads its annotations to build the argument)."""
+
+    async def start(ls: KimiServer, arg: JobArguments = JobArguments()) -> dict[str, Any]:
+        return await start_job(ls, command, arg)
+
+    return start
 
 
-def _line_range(arg: dict[str, Any], command: str) -> tuple[int, int] | None:
-    rng = arg.get("range")
-    if rng is None:
+def _job_id(arg: JobIdArguments, command: str) -> str:
+    if not arg.job_id:
+        raise KimiError(f"{command}: a 'jobId' string is required")
+    return arg.job_id
+
+
+def _line_range(selection: types.Range | None) -> tuple[int, int] | None:
+    if selection is None:
         return None
-    try:
-        start, end = int(rng["start"]["line"]), int(rng["end"]["line"])
-        end_character = int(rng["end"].get("character", 1))
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise KimiError(f"{command}: 'range' must be an LSP range") from None
-    if end > start and end_character == 0:
+    start, end = selection.start.line, selection.end.line
+    if end > start and selection.end.character == 0:
         end -= 1  # a whole-line selection ends at column 0 of the next line, which it does not include
     return start, end
 
 
-def _diagnostics(arg: dict[str, Any], relpath: str | None, command: str) -> tuple[Diagnostic, ...]:
-    raw = arg.get("diagnostics") or []
-    if not isinstance(raw, list):
-        raise KimiError(f"{command}: 'diagnostics' must be a list")
-    out = []
-    for item in raw:
-        try:
-            line = int(item["range"]["start"]["line"]) + 1
-            message = str(item["message"])
-        except (KeyError, TypeError, ValueError):
-            raise KimiError(f"{command}: each diagnostic needs a range and a message") from None
-        severity = item.get("severity")
-        out.append(
-            Diagnostic(
-                path=relpath or "",
-                line=line,
-                message=message,
-                source=item.get("source"),
-                severity=str(severity) if severity is not None else None,
-            )
-        )
-    return tuple(out)
+def _diagnostic(item: types.Diagnostic, relpath: str | None) -> Diagnostic:
+    return Diagnostic(
+        path=relpath or "",
+        line=item.range.start.line + 1,
+        message=item.message,
+        source=item.source,
+        severity=str(item.severity.value) if item.severity is not None else None,
+    )
 
 
-def _job_id(arg: dict[str, Any], command: str) -> str:
-    job_id = arg.get("jobId")
-    if not isinstance(job_id, str) or not job_id:
-        raise KimiError(f"{command}: a 'jobId' string is required")
-    return job_id
+def _relpath(path: Path | None, root: Path) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return None
 
 
-async def start_job(ls: KimiServer, kind: str, arg: dict[str, Any]) -> dict[str, Any]:
-    """Validate a command's argument, register the job and return its id at once."""
-    command = {"fix": actions.FIX, "fix_tests": actions.FIX_TESTS, "refactor": actions.REFACTOR}[kind]
-    uri = arg.get("uri")
-    if uri is not None and not isinstance(uri, str):
-        raise KimiError(f"{command}: 'uri' must be a string")
-    config = ls.folder_for(uri)
-    settings = config.loaded.settings
+async def start_job(ls: KimiServer, command: str, arg: JobArguments) -> dict[str, Any]:
+    """Check what a job command needs, register the job and return its id at once."""
+    kind = JOB_COMMANDS[command]
+    uri = arg.uri
+    folder = ls.folder_for(uri)
+    settings = folder.loaded.settings
     if not settings.api_key:
         raise KimiError("no API key: set KIMI_API_KEY (or MOONSHOT_API_KEY) for the server, then restart it")
-    root = config.root
-    path = uri_to_path(uri)
-    relpath = None
-    if path is not None:
-        try:
-            relpath = path.relative_to(root).as_posix()
-        except ValueError:
-            relpath = None
-    lines = _line_range(arg, command)
-    instruction = arg.get("instruction")
-    if instruction is not None and not isinstance(instruction, str):
-        raise KimiError(f"{command}: 'instruction' must be a string")
+    root = folder.root
+    relpath = _relpath(uri_to_path(uri), root)
+    lines = _line_range(arg.range)
+    instruction = arg.instruction
     if kind == "refactor":
         if lines is None or uri is None:
             raise KimiError(f"{command}: needs 'uri' and 'range'")
@@ -192,10 +161,10 @@ async def start_job(ls: KimiServer, kind: str, arg: dict[str, Any]) -> dict[str,
             instruction = await ask_instruction(ls)
             if not instruction:
                 return {"jobId": None, "reason": "no instruction given"}
-    diagnostics = _diagnostics(arg, relpath, command) if kind == "fix" else ()
+    diagnostics = tuple(_diagnostic(item, relpath) for item in arg.diagnostics or ()) if kind == "fix" else ()
     if kind == "fix" and not diagnostics:
         raise KimiError(f"{command}: no diagnostics given; use kimi.fixTests to fix failing tests")
-    test_command = config.test_command
+    test_command = folder.test_command
     if kind == "fix_tests" and not test_command:
         raise KimiError("no test command: set kimi.testCommand (testCommand) for this workspace")
     source = settings.test_command_source if settings.test_command else "detected from the project's files"
@@ -210,7 +179,7 @@ async def start_job(ls: KimiServer, kind: str, arg: dict[str, Any]) -> dict[str,
         title = f"Fix {diagnostics[0].message.splitlines()[0][:50]}" if kind == "fix" else "Refactor selection"
     request = JobRequest(
         root=root,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         instruction=instruction,
         target=relpath,
         target_line=(lines[0] + 1) if lines else (diagnostics[0].line if diagnostics else None),
@@ -222,7 +191,7 @@ async def start_job(ls: KimiServer, kind: str, arg: dict[str, Any]) -> dict[str,
     job = ServerJob(
         id=job_id,
         title=title,
-        root=root,
+        folder=folder,
         region=region,
         settings=settings,
         request=request,

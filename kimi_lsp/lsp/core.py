@@ -1,5 +1,7 @@
-"""The server object every feature shares: settings per folder, the job manager, the test watcher, and the
-small helpers the features use (which folder a file belongs to, unsaved buffers, index events)."""
+"""The server object every feature shares: settings per folder, the job manager, the proposals waiting for
+the user, the test watcher, and the small helpers the features use (which folder a file belongs to, unsaved
+buffers, index events). Jobs, proposals and the test watcher see it only through the narrow protocols they
+declare (``JobsClient``, ``ReviewClient``, ``DiagnosticsClient``)."""
 
 from __future__ import annotations
 
@@ -18,8 +20,9 @@ from kimi_lsp.errors import KimiError
 from kimi_lsp.lsp import actions
 from kimi_lsp.lsp.config import ConfigStore, FolderConfig
 from kimi_lsp.lsp.jobs import JobManager
-from kimi_lsp.lsp.protocol import KimiProtocol
-from kimi_lsp.lsp.results import OpenDocument
+from kimi_lsp.lsp.proposals import Proposals
+from kimi_lsp.lsp.protocol import KimiProtocol, converter
+from kimi_lsp.lsp.results import EditCapabilities, OpenDocument
 from kimi_lsp.lsp.testwatch import TestWatcher
 from kimi_lsp.lsp.uris import uri_to_path
 from kimi_lsp.settings import Settings
@@ -35,9 +38,10 @@ def default_model(settings: Settings) -> ChatModel:
 
 class KimiServer(LanguageServer):
     def __init__(self, model_factory: Callable[[Settings], ChatModel] = default_model) -> None:
-        super().__init__("kimi-lsp", __version__, protocol_cls=KimiProtocol)
+        super().__init__("kimi-lsp", __version__, protocol_cls=KimiProtocol, converter_factory=converter)
         self.config = ConfigStore()
-        self.jobs = JobManager(self, model_factory)
+        self.proposals = Proposals(self)
+        self.jobs = JobManager(self, model_factory, self.proposals)
         self.tests = TestWatcher(self)
         self._background: set[asyncio.Task[Any]] = set()
         self.features = actions.ClientFeatures(tags=False, resolve=False)
@@ -58,6 +62,12 @@ class KimiServer(LanguageServer):
 
     def open_documents(self) -> dict[str, OpenDocument]:
         return {uri: OpenDocument(doc.source, doc.version) for uri, doc in self.workspace.text_documents.items()}
+
+    def edit_capabilities(self) -> EditCapabilities:
+        """How this editor takes a workspace edit, in the position encoding negotiated at initialize."""
+        negotiated = self.workspace.position_encoding
+        encoding = str(getattr(negotiated, "value", negotiated) or "utf-16")
+        return EditCapabilities.of(self.client_capabilities, encoding)
 
     def folder_for(self, uri: str | None) -> FolderConfig:
         """The workspace folder a job on ``uri`` runs in; a clear error when there is none to pick."""

@@ -1,19 +1,24 @@
-"""The JSON-RPC edge: errors the editor shows as one line, and cancellation of a job by its request."""
+"""The JSON-RPC edge: errors the editor shows as one line, commands' arguments, and cancellation of a job by
+its request."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
-from pygls.exceptions import JsonRpcException
-from pygls.protocol import LanguageServerProtocol
+import attrs
+from cattrs import Converter
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.protocol import LanguageServerProtocol, default_converter, lsp_method
 
 from kimi_lsp.errors import KimiError
+from kimi_lsp.lsp import arguments
 
-__all__ = ["KimiProtocol", "RequestFailed", "answers_errors"]
+__all__ = ["KimiProtocol", "RequestFailed", "answers_errors", "converter"]
 
 
 class RequestFailed(JsonRpcException):
@@ -36,9 +41,39 @@ def answers_errors(handler: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+def converter() -> Converter:
+    """The server's converter: lsprotocol's, which also builds the commands' argument classes, strictly."""
+    made = default_converter()
+    arguments.register(made)
+    return made
+
+
 class KimiProtocol(LanguageServerProtocol):
     """Maps ``$/cancelRequest`` for a job-starting request onto that job (the request itself returned at once),
-    and answers requests whose params cannot be read with an error instead of leaving the client waiting."""
+    answers requests whose params cannot be read with an error instead of leaving the client waiting, and
+    refuses a command's argument of the wrong shape in the command's own words."""
+
+    @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
+    def lsp_workspace__execute_command(self, params: types.ExecuteCommandParams) -> Generator[Any, Any, Any]:
+        """pygls's own, which builds the handler's typed argument, with three differences.
+
+        Every command takes one object: an empty argument list is no argument, as ``null`` is (the handler's
+        default: ``kimi.status`` with no arguments at all is a status, not an error), and more than one is
+        refused. An argument pygls could not build is refused as ``<command>: <reason>``, like every other
+        refusal of a command, instead of "Invalid Params: ...".
+        """
+        if not params.arguments:
+            params = attrs.evolve(params, arguments=None)
+        elif len(params.arguments) > 1:
+            raise RequestFailed(f"{params.command}: expected one object argument, got {len(params.arguments)}")
+        try:
+            return (yield from super().lsp_workspace__execute_command(params))
+        except JsonRpcInvalidParams as exc:
+            # pygls raises it while handling what the converter raised: that is the reason to give.
+            reason = exc.__context__
+            if reason is None:  # not an argument: an unknown command, said as pygls says it
+                raise
+            raise RequestFailed(f"{params.command}: {reason}") from reason
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         try:

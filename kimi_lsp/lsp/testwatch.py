@@ -4,29 +4,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from lsprotocol import types
 
 from kimi_lsp.agent.job import run_tests
 from kimi_lsp.lsp.config import FolderConfig
 
-if TYPE_CHECKING:
-    from kimi_lsp.lsp.core import KimiServer
+__all__ = ["DiagnosticsClient", "TestWatcher"]
 
 DEBOUNCE_SECONDS = 1.0
 SOURCE = "kimi-tests"
 
 
+class DiagnosticsClient(Protocol):
+    """What the test watcher needs of the server: the log and ``publishDiagnostics``."""
+
+    def log(self, text: str) -> None: ...
+
+    def text_document_publish_diagnostics(self, params: types.PublishDiagnosticsParams) -> None: ...
+
+
 class TestWatcher:
+    """Runs each folder's tests a moment after its last save and publishes their failures."""
+
     __test__ = False  # not a pytest class
 
-    def __init__(self, server: KimiServer, debounce: float = DEBOUNCE_SECONDS) -> None:
-        self.server = server
+    def __init__(self, client: DiagnosticsClient, debounce: float = DEBOUNCE_SECONDS) -> None:
+        self.client = client
         self.debounce = debounce
         self._pending: dict[str, asyncio.Task[None]] = {}
         self._published: dict[str, set[str]] = {}
-        self.runs = 0
 
     def schedule(self, config: FolderConfig) -> None:
         """(Re)start the countdown for this folder; a save during a run restarts it after the run."""
@@ -49,8 +57,7 @@ class TestWatcher:
         command = config.test_command
         if not command:
             return
-        self.runs += 1
-        self.server.log(f"running tests after save: {command}")
+        self.client.log(f"running tests after save: {command}")
         run = await run_tests(command, config.root, config.loaded.settings)
         by_uri: dict[str, list[types.Diagnostic]] = {}
         if not run.ok:
@@ -70,10 +77,10 @@ class TestWatcher:
         key = str(config.root)
         stale = self._published.get(key, set()) - set(by_uri)
         for uri in stale:
-            self.server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+            self.client.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
         for uri, diagnostics in by_uri.items():
-            self.server.text_document_publish_diagnostics(
+            self.client.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics)
             )
         self._published[key] = set(by_uri)
-        self.server.log(f"tests after save: exit {run.exit_code}, {run.failed} failed")
+        self.client.log(f"tests after save: exit {run.exit_code}, {run.failed} failed")

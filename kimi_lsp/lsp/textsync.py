@@ -18,7 +18,7 @@ def register(server: KimiServer) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: KimiServer, params: types.DidChangeTextDocumentParams) -> None:
-        ls.jobs.text_changed(params.text_document.uri)
+        ls.proposals.text_changed(params.text_document.uri)
         document = ls.workspace.text_documents.get(params.text_document.uri)
         if document is not None:
             ls.index_event(params.text_document.uri, "overlay", document.source)

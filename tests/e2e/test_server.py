@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pytest_lsp import client_capabilities
 
 from kimi_lsp.testing import Fault, ScriptedCall, StandIn, Turn
@@ -413,18 +414,37 @@ async def test_bad_requests_get_errors_and_the_server_stays_up(
     tmp_path: Path, project: Path, stand_in: StandIn
 ) -> None:
     editor = await editor_for(tmp_path, project, stand_in)
+    uri = editor.uri("shapes.py")
+    lsp_diagnostics = "must be a list of LSP diagnostics (each a range and a message)"
     try:
-        for name, argument in [
-            ("kimi.fix", "not an object"),
-            ("kimi.fix", {"uri": editor.uri("shapes.py"), "diagnostics": "x"}),
-            ("kimi.refactor", {"uri": editor.uri("shapes.py")}),
-            ("kimi.cancel", {"jobId": 42}),
-            ("kimi.apply", {}),
-            ("kimi.nope", {}),
+        for name, arguments, told in [
+            ("kimi.fix", ["not an object"], "kimi.fix: expected one object argument, got str"),
+            ("kimi.fix", [{"uri": uri, "diagnostics": "x"}], f"kimi.fix: 'diagnostics' {lsp_diagnostics}"),
+            (
+                "kimi.fix",
+                [{"uri": uri, "diagnostics": [{"message": "m"}]}],
+                f"kimi.fix: 'diagnostics' {lsp_diagnostics}",
+            ),
+            ("kimi.fix", [{"uri": uri, "diagnostics": []}], "kimi.fix: no diagnostics given"),
+            ("kimi.fixTests", [{"uri": 12}], "kimi.fixTests: 'uri' must be a string"),
+            ("kimi.refactor", [{"uri": uri}], "kimi.refactor: needs 'uri' and 'range'"),
+            ("kimi.refactor", [{"uri": uri, "range": {"start": {"line": 1}}}], "kimi.refactor: 'range' must be an LSP"),
+            ("kimi.refactor", [{"instruction": ["tidy"]}], "kimi.refactor: 'instruction' must be a string"),
+            ("kimi.cancel", [{"jobId": 42}], "kimi.cancel: 'jobId' must be a string"),
+            ("kimi.cancel", [{"jobId": "j-0"}], "kimi.cancel: no running job j-0"),
+            ("kimi.apply", [{}], "kimi.apply: a 'jobId' string is required"),
+            ("kimi.apply", [{"jobId": "j-0"}, {"jobId": "j-1"}], "kimi.apply: expected one object argument, got 2"),
+            ("kimi.showDiff", [{"jobId": "j-0"}], "kimi.showDiff: no result for job j-0"),
+            ("kimi.discard", [[]], "kimi.discard: expected one object argument, got list"),
+            ("kimi.status", [{"show": "yes"}], "kimi.status: 'show' must be true or false"),
+            ("kimi.nope", [{}], "Invalid Params: Command name 'kimi.nope' is not defined"),
         ]:
-            with pytest.raises(Exception):  # noqa: B017 - any JSON-RPC error response will do
-                await editor.command(name, argument)
-        status = await editor.command("kimi.status", {})
+            with pytest.raises(JsonRpcException) as refused:
+                await editor.command(name, *arguments)
+            assert refused.value.message.startswith(told)
+            assert "Traceback" not in refused.value.message and not refused.value.data
+        # No argument at all, or an empty list, is the command's default: a status, not an error.
+        status = await editor.command("kimi.status")
         assert status["jobs"] == []
     finally:
         await editor.client.shutdown_session()
