@@ -19,7 +19,8 @@ from kimi_lsp.agent import prompts
 from kimi_lsp.agent.jobdata import JobRequest, JobResult, TestRun
 from kimi_lsp.agent.loop import CONTEXT_WINDOW, AgentLoop, ChatModel, LoopLimits, StepEvent
 from kimi_lsp.agent.sandbox import Sandbox
-from kimi_lsp.agent.shadow import BIG_FILE_BYTES, FileChange, Shadow
+from kimi_lsp.agent.shadow import BIG_FILE_BYTES, Shadow
+from kimi_lsp.agent.snapshot import FileChange
 from kimi_lsp.agent.testfiles import test_files
 from kimi_lsp.agent.tools import Toolbox
 from kimi_lsp.agent.transcript import Transcript

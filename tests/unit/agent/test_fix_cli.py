@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kimi_lsp.agent.shadow import FileChange
+from kimi_lsp.agent.snapshot import FileChange
 from kimi_lsp.agent.writeback import apply_changes
 from kimi_lsp.errors import KimiError
 from kimi_lsp.testing import STAND_IN_KEY, Fault, ScriptedCall, StandIn, Turn
