@@ -18,6 +18,7 @@ from typing import Any
 from kimi_lsp.agent import prompts
 from kimi_lsp.agent.jobdata import JobRequest, JobResult, TestRun
 from kimi_lsp.agent.loop import CONTEXT_WINDOW, AgentLoop, ChatModel, LoopLimits, StepEvent
+from kimi_lsp.agent.run_tools import run_test_command
 from kimi_lsp.agent.sandbox import Sandbox
 from kimi_lsp.agent.shadow import BIG_FILE_BYTES, Shadow
 from kimi_lsp.agent.snapshot import FileChange
@@ -26,7 +27,7 @@ from kimi_lsp.agent.tools import Toolbox
 from kimi_lsp.agent.transcript import Transcript
 from kimi_lsp.agent.verify import unverified_note, verify
 from kimi_lsp.context import ContextRequest, Diagnostic, TokenEstimator, WorkspaceIndex, build_context
-from kimi_lsp.context.failures import TestReport, parse_test_output, run_problem
+from kimi_lsp.context.failures import run_problem
 from kimi_lsp.errors import ConfigError
 from kimi_lsp.settings import Settings
 from kimi_lsp.workspace.redact import Redactor
@@ -44,8 +45,7 @@ async def run_tests(command: str, root: Path, settings: Settings, sandbox: Sandb
         sandbox = await asyncio.to_thread(
             Sandbox.choose, root, root, mode=settings.sandbox, network=settings.test_network
         )
-    result = await sandbox.run(command, timeout=settings.test_timeout, env=os.environ)
-    report: TestReport = parse_test_output(result.output, sandbox.seen_root)
+    result, report = await run_test_command(sandbox, command, timeout=settings.test_timeout, env=os.environ)
     return TestRun(
         exit_code=result.exit_code,
         passed=report.passed,

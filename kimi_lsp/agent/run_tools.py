@@ -3,6 +3,8 @@ selection of tests) and ``Shell`` (only when the user allows it), with what they
 
 The file tools (read, search, edit) are ``tools.py``'s; the :class:`~kimi_lsp.agent.tools.Toolbox` offers
 both and checks that a selection names files inside the workspace before it gets here.
+:func:`run_test_command` is the one way the test command runs: for RunTests, and for the job's own runs
+before and after the model's work and on save (``job.run_tests``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,22 @@ from kimi_lsp.agent.tool_specs import TEST_OUTPUT_HEAD, TEST_OUTPUT_TAIL, ToolRe
 from kimi_lsp.context.failures import TestReport, parse_test_output, run_problem
 from kimi_lsp.errors import ToolError
 
-__all__ = ["CommandTools", "parse_selection"]
+__all__ = ["CommandTools", "parse_selection", "run_test_command"]
 
 _FAILURES_SHOWN = 30
+
+
+async def run_test_command(
+    sandbox: Sandbox,
+    command: str,
+    *,
+    timeout: float,
+    env: Mapping[str, str],
+    on_output: Callable[[str], None] | None = None,
+) -> tuple[CommandResult, TestReport]:
+    """Run a test command line in the sandbox and parse what it printed (paths as the tests saw them)."""
+    result = await sandbox.run(command, timeout=timeout, env=env, on_output=on_output)
+    return result, parse_test_output(result.output, sandbox.seen_root, result.exit_code)
 
 
 class CommandTools:
@@ -51,8 +66,9 @@ class CommandTools:
     async def run_tests(self, selection: Sequence[str]) -> ToolResult:
         """RunTests: the test command (narrowed to ``selection``), its counts, failures and output."""
         command = self.test_argv(selection)
-        result = await self.sandbox.run(command, timeout=self.timeout, env=self._env, on_output=self._on_output)
-        report = parse_test_output(result.output, self.sandbox.seen_root, result.exit_code)
+        result, report = await run_test_command(
+            self.sandbox, command, timeout=self.timeout, env=self._env, on_output=self._on_output
+        )
         return ToolResult(
             _format_tests(command, result, report),
             ok=not result.timed_out,
