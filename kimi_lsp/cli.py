@@ -181,6 +181,7 @@ async def _fix(args: argparse.Namespace) -> int:
 async def run_fix(request: Any, settings: Settings, *, json_output: bool, apply: bool, client: Any) -> int:
     """Run a fix job and report it the CLI way; shared by `fix` and `demo`."""
     from kimi_lsp.agent.job import run_job
+    from kimi_lsp.agent.jobdata import JobResult
     from kimi_lsp.agent.writeback import apply_changes
 
     def progress(event: Any) -> None:
@@ -191,21 +192,20 @@ async def run_fix(request: Any, settings: Settings, *, json_output: bool, apply:
 
     error: str | None = None
     code = EXIT_OK
+    # Ours, filled in by the job as it goes: a failed or interrupted job still reports what it spent.
+    result = JobResult(request.job_id, "error")
     try:
         async with client:
-            result = await run_job(request, settings, client, on_event=progress, on_log=log)
-    except asyncio.CancelledError as exc:
-        result = _partial(exc, request, settings, "cancelled")
+            await run_job(request, settings, client, on_event=progress, on_log=log, record=result)
+    except asyncio.CancelledError:
         error, code = "interrupted", EXIT_INTERRUPTED
     except KimiError as exc:
-        result = _partial(exc, request, settings, "error")
         error, code = str(exc), exc.exit_code
     except Exception as exc:  # a crash still answers in the contract's shape, not as a traceback
-        result = _partial(exc, request, settings, "error")
         what = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else repr(exc)
         error, code = f"internal error: {what}", EXIT_USAGE
     applied = False
-    if result.status == "fixed" and apply:
+    if error is None and result.status == "fixed" and apply:
         try:
             apply_changes(request.root, result.files)
             applied = True
@@ -236,17 +236,6 @@ async def run_fix(request: Any, settings: Settings, *, json_output: bool, apply:
     if error and not json_output:
         print(f"kimi-lsp: {error}", file=sys.stderr)
     return code
-
-
-def _partial(exc: BaseException, request: Any, settings: Settings, status: str) -> Any:
-    """What the job got to before it failed (steps, tokens, tests, transcript), marked with ``status``."""
-    from kimi_lsp.agent.jobdata import JobResult
-
-    result = getattr(exc, "partial_result", None)
-    if not isinstance(result, JobResult):
-        result = JobResult(request.job_id, "error", test_command=settings.test_command)
-    result.status = status  # type: ignore[assignment]
-    return result
 
 
 def _context(args: argparse.Namespace) -> int:

@@ -18,14 +18,16 @@ from typing import Any
 from kimi_lsp.agent import prompts
 from kimi_lsp.agent.jobdata import JobRequest, JobResult, TestRun
 from kimi_lsp.agent.loop import CONTEXT_WINDOW, AgentLoop, ChatModel, LoopLimits, StepEvent
+from kimi_lsp.agent.run_tools import run_test_command
 from kimi_lsp.agent.sandbox import Sandbox
-from kimi_lsp.agent.shadow import BIG_FILE_BYTES, FileChange, Shadow
+from kimi_lsp.agent.shadow import BIG_FILE_BYTES, Shadow
+from kimi_lsp.agent.snapshot import FileChange
 from kimi_lsp.agent.testfiles import test_files
 from kimi_lsp.agent.tools import Toolbox
 from kimi_lsp.agent.transcript import Transcript
 from kimi_lsp.agent.verify import unverified_note, verify
 from kimi_lsp.context import ContextRequest, Diagnostic, TokenEstimator, WorkspaceIndex, build_context
-from kimi_lsp.context.failures import TestReport, parse_test_output, run_problem
+from kimi_lsp.context.failures import run_problem
 from kimi_lsp.errors import ConfigError
 from kimi_lsp.settings import Settings
 from kimi_lsp.workspace.redact import Redactor
@@ -43,8 +45,7 @@ async def run_tests(command: str, root: Path, settings: Settings, sandbox: Sandb
         sandbox = await asyncio.to_thread(
             Sandbox.choose, root, root, mode=settings.sandbox, network=settings.test_network
         )
-    result = await sandbox.run(command, timeout=settings.test_timeout, env=os.environ)
-    report: TestReport = parse_test_output(result.output, sandbox.seen_root)
+    result, report = await run_test_command(sandbox, command, timeout=settings.test_timeout, env=os.environ)
     return TestRun(
         exit_code=result.exit_code,
         passed=report.passed,
@@ -102,17 +103,24 @@ async def run_job(
     index: WorkspaceIndex | None = None,
     estimator: TokenEstimator | None = None,
     index_guard: Callable[[], AbstractContextManager[None]] | None = None,
+    record: JobResult | None = None,
 ) -> JobResult:
     """Run one job to its verified result. Cancelling the task stops the model stream and the tests at once.
 
     ``index`` and ``estimator`` are the server's warm workspace index and learned token ratio; the CLI
     passes neither and gets fresh ones. ``index_guard`` is held while the index is read off the loop.
+
+    ``record`` is the result the job fills in as it goes (and returns), made by a caller that must report a
+    failed or cancelled job (status "error" until the job concludes): when the exception comes out, it holds
+    what the job reached (tests run, steps, tokens, transcript) and its status says "error" or "cancelled".
     """
     log = on_log or (lambda _text: None)
+    command = settings.test_command
+    result = record if record is not None else JobResult(request.job_id, "error")
+    result.test_command = command
     root = request.root.resolve()
     if not root.is_dir():
         raise ConfigError(f"workspace root {root} is not a folder")
-    command = settings.test_command
     if request.kind == "fix_tests" and not command:
         raise ConfigError("no test command: pass --test CMD or set testCommand")
     transcript = Transcript(request.job_id, transcript_dir)
@@ -128,7 +136,7 @@ async def run_job(
             "base_url": settings.base_url,
         },
     )
-    result = JobResult(request.job_id, "error", test_command=command, transcript=_path(transcript))
+    result.transcript = _path(transcript)
     shadow: Shadow | None = None
     loop: AgentLoop | None = None
     if command:
@@ -243,11 +251,10 @@ async def run_job(
             log(f"the full test command still fails; the model continues (round {rounds} of {VERIFY_ROUNDS})")
             outcome = await loop.resume(check.for_model)
     except BaseException as exc:
-        # A failed or cancelled job still spent tokens and steps: callers report them (``exc.partial_result``).
+        # A failed or cancelled job still spent tokens and steps: the record keeps them for the caller's report.
         if loop is not None:
             result.steps, result.usage, result.requests = loop.steps, loop.usage, loop.requests
-        with contextlib.suppress(AttributeError):
-            exc.partial_result = result  # type: ignore[attr-defined]
+        result.status = "cancelled" if isinstance(exc, asyncio.CancelledError) else "error"
         raise
     finally:
         transcript.write(

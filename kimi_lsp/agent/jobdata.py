@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from kimi_lsp.agent.shadow import FileChange
+from kimi_lsp.agent.snapshot import FileChange
 from kimi_lsp.agent.transcript import new_job_id
 from kimi_lsp.context import Diagnostic
 from kimi_lsp.model.types import Usage

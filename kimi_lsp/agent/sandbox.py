@@ -46,9 +46,7 @@ class CommandResult:
     exit_code: int | None
     output: str
     timed_out: bool
-    cancelled: bool
     duration: float
-    truncated: bool
 
 
 def test_env(base: Mapping[str, str]) -> dict[str, str]:
@@ -198,9 +196,7 @@ async def run_command(
         exit_code=None if timed_out else proc.returncode,
         output=buffer.text(),
         timed_out=timed_out,
-        cancelled=False,
         duration=time.monotonic() - started,
-        truncated=buffer.dropped > 0,
     )
 
 

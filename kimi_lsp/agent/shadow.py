@@ -6,8 +6,9 @@ them, and symlinks heavy ignored folders (``.venv``, ``node_modules``, ...) so t
 dependencies without a copy. Files are copied, never hard-linked: a hard link would let an edit in the
 shadow write the user's file. Secret files are not copied at all.
 
-The shadow remembers the bytes it laid down (the snapshot), so :meth:`Shadow.diff` is the model's work
-alone. Writing a result back is ``writeback.apply_changes``'s business: by then the shadow is gone.
+The shadow remembers the bytes it laid down (its ``Snapshot``, see ``snapshot.py``), so :meth:`Shadow.diff`
+is the model's work alone. Writing a result back is ``writeback.apply_changes``'s business: by then the
+shadow is gone.
 """
 
 from __future__ import annotations
@@ -17,91 +18,22 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from kimi_lsp.agent.unidiff import file_diff, is_binary
-from kimi_lsp.errors import KimiError, ToolError
+from kimi_lsp.agent.snapshot import Original, ShadowDiff, Snapshot, is_heavy_dir
+from kimi_lsp.errors import KimiError
 from kimi_lsp.workspace import git
 from kimi_lsp.workspace.listing import walk
 from kimi_lsp.workspace.paths import is_plain_relpath, resolve_in_root
 from kimi_lsp.workspace.policy import LINKED_DIRS, is_never_copied_dir, is_secret_path
-from kimi_lsp.workspace.reading import open_confined
 
-# Files a test run leaves behind; never part of the result.
-_JUNK_SUFFIXES = (".pyc", ".pyo")
-_JUNK_NAMES = frozenset({".coverage", ".DS_Store"})
 _COPY_WORKERS = 8
 # Files larger than this are left out of the shadow (with a note to the model): a copy would hold them twice
 # in memory (the snapshot keeps what the shadow started with), and no edit the model makes needs them.
 BIG_FILE_BYTES = 32 * 1024 * 1024
-
-
-class _Refused:
-    """What ``Shadow._read_current`` gives for a path whose content must not leave the shadow."""
-
-
-REFUSED = _Refused()
-
-
-@dataclass(frozen=True)
-class FileChange:
-    """One file's change: ``old_text`` None = created, ``new_text`` None = deleted; binary = no text."""
-
-    path: str
-    old_text: str | None
-    new_text: str | None
-    binary: bool = False
-
-
-@dataclass(frozen=True)
-class ShadowDiff:
-    """The shadow's changes against its snapshot, as one git-style diff and per file."""
-
-    unified: str
-    changes: list[FileChange]
-    refused: list[str] = field(default_factory=list)  # changed into what no result may carry (a link out, ...)
-
-    @property
-    def files(self) -> list[str]:
-        return [change.path for change in self.changes]
-
-
-@dataclass(frozen=True)
-class _Entry:
-    data: bytes  # what the shadow started with (overlay text included)
-    mode: int
-    # The shadow copy's (inode, size, ctime) as written. ctime moves on every write and no process can set it
-    # back (unlike mtime), so a file with the same stamp still holds ``data``: no need to read it again.
-    stamp: tuple[int, int, int] = (0, 0, 0)
-
-
-def _stamp(path: Path) -> tuple[int, int, int]:
-    info = os.lstat(path)
-    return info.st_ino, info.st_size, info.st_ctime_ns
-
-
-def _unchanged(path: Path, entry: _Entry) -> bool:
-    """True when ``path`` is still the regular file the shadow wrote, untouched since (by its stamp)."""
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    stamp = (info.st_ino, info.st_size, info.st_ctime_ns)
-    return stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and stamp == entry.stamp
-
-
-def _heavy(name: str) -> bool:
-    """Folders the shadow does not walk: those it never copies and those it links instead."""
-    return name in LINKED_DIRS or is_never_copied_dir(name)
-
-
-def _is_junk(rel: str) -> bool:
-    name = rel.rsplit("/", 1)[-1]
-    return name.endswith(_JUNK_SUFFIXES) or name in _JUNK_NAMES or name.startswith(".coverage.")
 
 
 def _heavy_dirs(root: Path) -> list[str]:
@@ -158,16 +90,17 @@ def _pid_alive(pid: int) -> bool:
 
 
 class Shadow:
-    """A temporary copy of a workspace. Use as a context manager or call :meth:`cleanup`."""
+    """A temporary copy of a workspace. Use as a context manager or call :meth:`cleanup`.
 
-    def __init__(
-        self, source: Path, root: Path, snapshot: dict[str, _Entry], linked: list[str], too_big: list[str]
-    ) -> None:
+    ``snapshot`` holds what the copy started with; :meth:`diff` is the model's work since.
+    """
+
+    def __init__(self, source: Path, root: Path, snapshot: Snapshot, linked: list[str], too_big: list[str]) -> None:
         self.source = source
         self.root = root
+        self.snapshot = snapshot
         self.linked = linked
         self.too_big = too_big  # files over BIG_FILE_BYTES, left out of the copy
-        self._snapshot = snapshot
         self._closed = False
 
     @classmethod
@@ -189,21 +122,25 @@ class Shadow:
         source = Path(os.path.realpath(root))
         if not source.is_dir():
             raise KimiError(f"workspace root {root} is not a folder")
-        listing = list(files) if files is not None else (git.list_files(source) or walk(source, skip_dir=_heavy)[0])
+        listing = (
+            list(files) if files is not None else (git.list_files(source) or walk(source, skip_dir=is_heavy_dir)[0])
+        )
         parent = base_dir if base_dir is not None else _default_base(source, listing)
         sweep_orphans(Path(parent) if parent is not None else Path(tempfile.gettempdir()))
         # The owner's pid is in the name so a later run can tell an orphan (its process died) from a live one.
         tmp = Path(os.path.realpath(tempfile.mkdtemp(prefix=f"{SHADOW_PREFIX}{os.getpid()}-", dir=parent)))
         try:
-            snapshot, too_big = _copy_tree(source, tmp, listing)
+            originals, too_big = _copy_tree(source, tmp, listing)
             linked = _link_heavy(source, tmp)
-            _lay_overlays(tmp, overlays or {}, snapshot)
+            _lay_overlays(tmp, overlays or {}, originals)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return cls(source, tmp, snapshot, linked, too_big)
+        return cls(source, tmp, Snapshot(tmp, source / ".git", originals), linked, too_big)
 
-    # -- lifecycle --------------------------------------------------------------------------------
+    def diff(self) -> ShadowDiff:
+        """The model's work so far: the shadow against its snapshot."""
+        return self.snapshot.diff()
 
     def cleanup(self) -> None:
         """Remove the temporary folder (links are removed, never followed). Safe to call twice."""
@@ -219,84 +156,6 @@ class Shadow:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.cleanup()
-
-    # -- the result -------------------------------------------------------------------------------
-
-    def snapshot_paths(self) -> list[str]:
-        """The workspace-relative files the shadow started with."""
-        return sorted(self._snapshot)
-
-    def original(self, relpath: str) -> bytes | None:
-        """What ``relpath`` held when the shadow was made (None: it did not exist)."""
-        entry = self._snapshot.get(relpath)
-        return entry.data if entry else None
-
-    def _current_files(self) -> Iterator[str]:
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            base = Path(dirpath).relative_to(self.root)
-            dirnames[:] = [d for d in dirnames if not _heavy(d) and not os.path.islink(os.path.join(dirpath, d))]
-            for name in filenames:
-                rel = (base / name).as_posix()
-                if os.path.islink(os.path.join(dirpath, name)) and rel not in self._snapshot:
-                    continue
-                yield rel
-
-    def _new_files(self) -> list[str]:
-        candidates = [
-            rel
-            for rel in self._current_files()
-            if rel not in self._snapshot and not _is_junk(rel) and not is_secret_path(rel) and is_plain_relpath(rel)
-        ]
-        return sorted(set(candidates) - set(git.ignored(self.root, self.source / ".git", candidates)))
-
-    def _read_current(self, rel: str) -> bytes | _Refused | None:
-        """The file's bytes now; None when it is gone; ``REFUSED`` when it became something a result must not
-        carry (a link or hard link to a file outside, a FIFO): a test may have made it, the model never can."""
-        path = self.root / rel
-        if not os.path.lexists(path):
-            return None
-        try:
-            with open_confined(self.root, path, rel, allow_secret=True) as handle:
-                return handle.read()
-        except ToolError:
-            return REFUSED
-
-    def changed_bytes(self) -> tuple[dict[str, tuple[bytes | None, bytes | None]], list[str]]:
-        """``relpath -> (old, new)`` for every file the shadow changed, created or deleted; and the paths that
-        changed into something whose content must not leave the shadow (reported, never carried)."""
-        changed: dict[str, tuple[bytes | None, bytes | None]] = {}
-        refused: list[str] = []
-        for rel in [*self._snapshot, *self._new_files()]:
-            entry = self._snapshot.get(rel)
-            if entry is not None and _unchanged(self.root / rel, entry):
-                continue
-            current = self._read_current(rel)
-            if isinstance(current, _Refused):
-                refused.append(rel)
-            elif current != (entry.data if entry else None):
-                changed[rel] = (entry.data if entry else None, current)
-        return dict(sorted(changed.items())), sorted(refused)
-
-    def diff(self) -> ShadowDiff:
-        """The shadow's work so far as one git-style unified diff plus a per-file list."""
-        parts: list[str] = []
-        changes: list[FileChange] = []
-        changed, refused = self.changed_bytes()
-        for rel, (old, new) in changed.items():
-            mode = self._snapshot[rel].mode if rel in self._snapshot else (self.root / rel).stat().st_mode
-            parts.append(file_diff(rel, old, new, mode=_git_mode(mode)))
-            binary = is_binary(old or b"") or is_binary(new or b"")
-            changes.append(
-                FileChange(
-                    rel,
-                    None if old is None or binary else old.decode("utf-8"),
-                    None if new is None or binary else new.decode("utf-8"),
-                    binary,
-                )
-            )
-        return ShadowDiff("".join(parts), changes, refused)
-
-    # -- back to the user's tree ------------------------------------------------------------------
 
 
 def _default_base(source: Path, listing: Sequence[str]) -> str | None:
@@ -320,11 +179,7 @@ def _default_base(source: Path, listing: Sequence[str]) -> str | None:
     return shm if free > max(4 * size, 1 << 30) else None
 
 
-def _git_mode(mode: int) -> str:
-    return "100755" if mode & 0o111 else "100644"
-
-
-def _copy_one(source: Path, dest: Path, rel: str) -> tuple[str, _Entry | None] | None:
+def _copy_one(source: Path, dest: Path, rel: str) -> tuple[str, Original | None] | None:
     """Copy one file; ``(rel, None)`` when it is too big to copy, None when it is not a regular file."""
     src = source / rel
     dst = dest / rel
@@ -345,10 +200,10 @@ def _copy_one(source: Path, dest: Path, rel: str) -> tuple[str, _Entry | None] |
     with open(dst, "wb") as handle:
         handle.write(data)
     os.chmod(dst, stat.S_IMODE(st.st_mode))
-    return rel, _Entry(data, st.st_mode, _stamp(dst))
+    return rel, Original.written(dst, data, st.st_mode)
 
 
-def _copy_tree(source: Path, dest: Path, listing: Sequence[str]) -> tuple[dict[str, _Entry], list[str]]:
+def _copy_tree(source: Path, dest: Path, listing: Sequence[str]) -> tuple[dict[str, Original], list[str]]:
     """Copy the listed files; the snapshot of what was copied, and the files left out for their size."""
     wanted = [rel for rel in listing if is_plain_relpath(rel) and not is_secret_path(rel)]
     for folder in sorted({str(Path(rel).parent) for rel in wanted}):
@@ -356,15 +211,15 @@ def _copy_tree(source: Path, dest: Path, listing: Sequence[str]) -> tuple[dict[s
             (dest / folder).mkdir(parents=True, exist_ok=True)
     if _memory_backed(dest):
         # Into memory (tmpfs) copying is CPU work: threads only add lock traffic (measured 3x slower).
-        results: Iterable[tuple[str, _Entry | None] | None] = (_copy_one(source, dest, rel) for rel in wanted)
+        results: Iterable[tuple[str, Original | None] | None] = (_copy_one(source, dest, rel) for rel in wanted)
         return _collect(results)
     # Onto a disk, writes block and release the GIL: a few threads keep it busy (measured 2-3x faster).
     with ThreadPoolExecutor(max_workers=_COPY_WORKERS) as pool:
         return _collect(pool.map(lambda rel: _copy_one(source, dest, rel), wanted, chunksize=32))
 
 
-def _collect(results: Iterable[tuple[str, _Entry | None] | None]) -> tuple[dict[str, _Entry], list[str]]:
-    snapshot: dict[str, _Entry] = {}
+def _collect(results: Iterable[tuple[str, Original | None] | None]) -> tuple[dict[str, Original], list[str]]:
+    snapshot: dict[str, Original] = {}
     too_big: list[str] = []
     for result in results:
         if result is None:
@@ -408,7 +263,7 @@ def _link_heavy(source: Path, dest: Path) -> list[str]:
     return linked
 
 
-def _lay_overlays(dest: Path, overlays: Mapping[str, str], snapshot: dict[str, _Entry]) -> None:
+def _lay_overlays(dest: Path, overlays: Mapping[str, str], snapshot: dict[str, Original]) -> None:
     for rel, text in overlays.items():
         path = resolve_in_root(dest, rel)  # refuses escapes and secrets
         relpath = path.relative_to(dest).as_posix()
@@ -416,4 +271,4 @@ def _lay_overlays(dest: Path, overlays: Mapping[str, str], snapshot: dict[str, _
         previous = snapshot.get(relpath)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        snapshot[relpath] = _Entry(data, previous.mode if previous is not None else 0o100644, _stamp(path))
+        snapshot[relpath] = Original.written(path, data, previous.mode if previous is not None else 0o100644)

@@ -1,4 +1,5 @@
-"""The tool vocabulary the model is offered (DESIGN.md's table), its limits, and the checking of arguments.
+"""The tool vocabulary the model is offered (DESIGN.md's table), its limits, the checking of arguments and
+the shape of every answer (:class:`ToolResult`).
 
 The schemas never vary within a job (they head the cacheable prefix of every request); every property has
 a ``type``, as the API requires.
@@ -7,6 +8,7 @@ a ``type``, as the API requires.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kimi_lsp.errors import ToolError
@@ -23,6 +25,15 @@ GREP_MAX_FILE_BYTES = 2_000_000
 GREP_TIMEOUT = 10.0
 TEST_OUTPUT_HEAD = 3_000
 TEST_OUTPUT_TAIL = 5_000
+
+
+@dataclass
+class ToolResult:
+    """A tool's answer: ``text`` for the model, ``ok`` False on error, ``target`` for progress display."""
+
+    text: str
+    ok: bool = True
+    target: str | None = None
 
 
 # -- schemas ---------------------------------------------------------------------------------------

@@ -4,6 +4,9 @@
 cancellation): bad JSON, unknown tools or arguments, paths outside the workspace, secrets and failed
 matches all come back as a result text the model can act on. Outputs are written for the model: numbered
 lines, bounded lists with a note saying what was left out, and edits that explain why they failed.
+
+The file tools (read, search, edit) are here; the tools that run commands (``RunTests``, ``Shell``) are
+``run_tools.py``'s.
 """
 
 from __future__ import annotations
@@ -11,10 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shlex
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ import regex
 
 from kimi_lsp.agent.patch import apply_patch
 from kimi_lsp.agent.replace import parse_edits, replace_exactly
-from kimi_lsp.agent.sandbox import CommandResult, Sandbox
+from kimi_lsp.agent.run_tools import CommandTools, parse_selection
+from kimi_lsp.agent.sandbox import Sandbox
 from kimi_lsp.agent.search import UNSAFE_WHOLE_TEXT, Search, clean_glob, glob_to_regex
 from kimi_lsp.agent.syntax import numbered, syntax_problem
 from kimi_lsp.agent.tool_specs import (
@@ -35,38 +37,17 @@ from kimi_lsp.agent.tool_specs import (
     READ_MAX_CHARS,
     READ_ONLY_TOOLS,
     SPECS,
-    TEST_OUTPUT_HEAD,
-    TEST_OUTPUT_TAIL,
+    ToolResult,
     bool_arg,
     int_arg,
     str_arg,
 )
-from kimi_lsp.context.failures import TestReport, parse_test_output, run_problem
 from kimi_lsp.errors import ToolError
 from kimi_lsp.model.types import ToolCall, ToolSpec
 from kimi_lsp.workspace.listing import walk_shown
 from kimi_lsp.workspace.paths import relpath_of, resolve_in_root
 from kimi_lsp.workspace.reading import open_confined, read_lines, read_text, sniff_binary
 from kimi_lsp.workspace.text import to_lf, with_endings_of, write_confined
-
-
-@dataclass
-class ToolResult:
-    """A tool's answer: ``text`` for the model, ``ok`` False on error, ``target`` for progress display."""
-
-    text: str
-    ok: bool = True
-    target: str | None = None
-
-
-def _cut_middle(text: str, head: int, tail: int) -> str:
-    if len(text) <= head + tail:
-        return text
-    omitted = len(text) - head - tail
-    return f"{text[:head]}\n... [{omitted} characters omitted] ...\n{text[-tail:]}"
-
-
-# -- the toolbox -----------------------------------------------------------------------------------
 
 
 class Toolbox:
@@ -86,15 +67,16 @@ class Toolbox:
         sandbox: Sandbox | None = None,
     ) -> None:
         self.root = Path(os.path.realpath(root))
-        # The job passes its sandbox; alone (tests, tools), commands run unconfined in ``root``.
-        self.sandbox = sandbox or Sandbox(self.root, self.root)
-        self.test_command = test_command.strip() if test_command and test_command.strip() else None
-        self.test_timeout = test_timeout
         self.grep_timeout = grep_timeout
-        self.allow_shell = allow_shell
-        self._env = dict(env) if env is not None else dict(os.environ)
-        self._on_output = on_output
         self._aliases = tuple(aliases)
+        self._commands = CommandTools(
+            # The job passes its sandbox; alone (tests, tools), commands run unconfined in ``root``.
+            sandbox or Sandbox(self.root, self.root),
+            test_command=test_command,
+            timeout=test_timeout,
+            env=dict(env) if env is not None else dict(os.environ),
+            on_output=on_output,
+        )
         self.touched: set[str] = set()
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[ToolResult]]] = {
             "ReadFile": self._read_file,
@@ -290,46 +272,18 @@ class Toolbox:
 
     # -- running ----------------------------------------------------------------------------------
 
-    def test_argv(self, selection: Sequence[str] = ()) -> str:
-        """The shell command RunTests runs: the configured command plus each selection item quoted."""
-        if not self.test_command:
-            raise ToolError(
-                "no test command is configured for this workspace (set testCommand, or pass --test); "
-                "RunTests cannot run"
-            )
-        return " ".join([self.test_command, *(shlex.quote(item) for item in selection)])
-
-    async def run_tests(self, selection: Sequence[str] = ()) -> tuple[CommandResult, TestReport]:
-        """Run the test command in the workspace (used by RunTests and by the job's own verification)."""
-        command = self.test_argv(selection)
-        result = await self.sandbox.run(command, timeout=self.test_timeout, env=self._env, on_output=self._on_output)
-        report = parse_test_output(result.output, self.sandbox.seen_root, result.exit_code)
-        return result, report
-
     async def _run_tests(self, args: dict[str, Any]) -> ToolResult:
-        selection = _selection(args.get("selection"))
+        selection = parse_selection(args.get("selection"))
         for item in selection:
             path_part = item.split("::", 1)[0]
             if path_part:
                 self._resolve(path_part)  # test ids must name files inside the workspace
-        target = " ".join(selection) or "all tests"
-        command = self.test_argv(selection)
-        result, report = await self.run_tests(selection)
-        return ToolResult(_format_tests(command, result, report), ok=not result.timed_out, target=target)
+        return await self._commands.run_tests(selection)
 
     async def _shell(self, args: dict[str, Any]) -> ToolResult:
         command = str_arg(args, "command", required=True)
         assert command is not None
-        result = await self.sandbox.run(command, timeout=self.test_timeout, env=self._env, on_output=self._on_output)
-        status = (
-            f"timed out after {self.test_timeout:g}s; the command's processes were killed"
-            if result.timed_out
-            else f"exit code {result.exit_code}"
-        )
-        body = _cut_middle(result.output, TEST_OUTPUT_HEAD, TEST_OUTPUT_TAIL)
-        return ToolResult(
-            f"$ {command}\n{status} ({result.duration:.1f}s)\n{body}", ok=not result.timed_out, target=command
-        )
+        return await self._commands.shell(command)
 
 
 # -- formatting helpers ----------------------------------------------------------------------------
@@ -384,46 +338,3 @@ def _bounded(items: list[str], noun: str) -> str:
     if len(out) < len(items):
         text += f"\n[showing {len(out)} of {len(items)} {noun}; narrow the pattern or the path to see the rest]"
     return text
-
-
-def _selection(raw: Any) -> list[str]:
-    if raw is None:
-        return []
-    items = [raw] if isinstance(raw, str) else raw
-    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
-        raise ToolError("'selection' must be a list of test ids or paths (strings)")
-    cleaned = [item.strip() for item in items if item.strip()]
-    for item in cleaned:
-        if item.startswith("-"):
-            raise ToolError(f"'{item}' looks like an option; selection takes test ids or paths only")
-        if item.startswith("@"):
-            # pytest (and argparse-style runners) read '@file' as a file of more arguments.
-            raise ToolError(f"'{item}' starts with '@' (an argument file); selection takes test ids or paths only")
-    return cleaned
-
-
-def _format_tests(command: str, result: CommandResult, report: TestReport) -> str:
-    out = [f"$ {command}"]
-    if result.timed_out:
-        out.append(f"timed out after {result.duration:.0f}s; the test processes were killed")
-    else:
-        counts = f"{report.passed} passed, {report.failed} failed, {report.errors} errors, "
-        counts += f"{report.skipped} skipped"
-        out.append(
-            f"exit code {result.exit_code} in {result.duration:.1f}s: "
-            + (counts if report.parsed else "no test summary recognised in the output")
-        )
-        problem = run_problem(result.exit_code, result.output, report)
-        if problem:
-            out.append(f"The tests did not run as such: {problem}")
-    if report.failures:
-        out.append("Failing tests:")
-        for failure in report.failures[:30]:
-            where = f" ({failure.path}:{failure.line})" if failure.path and failure.line else ""
-            message = failure.message.strip().split("\n")[-1][:300] if failure.message else ""
-            out.append(f"  {failure.test_id}{where}" + (f": {message}" if message else ""))
-        if len(report.failures) > 30:
-            out.append(f"  ... and {len(report.failures) - 30} more")
-    out.append("Output:" if len(result.output) <= TEST_OUTPUT_HEAD + TEST_OUTPUT_TAIL else "Output (head and tail):")
-    out.append(_cut_middle(result.output, TEST_OUTPUT_HEAD, TEST_OUTPUT_TAIL))
-    return "\n".join(out)

@@ -66,7 +66,7 @@ async def verify(
         said = note("edits tests or test configuration ({names}), as asked: verified with them as changed.")
         return Verification(after, after.ok, said, prompts.still_failing(after.for_model()))
 
-    with _users_versions(shadow, {path: shadow.original(path) for path in touched}):
+    with _users_versions(shadow, {path: shadow.snapshot.original(path) for path in touched}):
         own = await run("with the user's test files")
     if not own.ok:
         said = note(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from kimi_lsp.agent.shadow import FileChange
+from kimi_lsp.agent.snapshot import FileChange
 from kimi_lsp.errors import KimiError, ToolError
 from kimi_lsp.workspace.paths import resolve_in_root
 from kimi_lsp.workspace.text import write_confined

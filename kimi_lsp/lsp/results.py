@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from kimi_lsp.agent.shadow import FileChange
+from kimi_lsp.agent.snapshot import FileChange
 from kimi_lsp.lsp.edits import FileEdit, build_workspace_edit, normalize_newlines
 from kimi_lsp.lsp.merge import merge3
 from kimi_lsp.lsp.uris import uri_to_path

@@ -12,7 +12,6 @@ import os
 import re
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISLNK, S_ISREG
 from typing import Any, TypeVar
@@ -20,9 +19,10 @@ from typing import Any, TypeVar
 from kimi_lsp.context.outline import outline_of
 from kimi_lsp.workspace import git
 from kimi_lsp.workspace.ignore import IgnoreRules
+from kimi_lsp.workspace.indexed_file import IndexedFile
 from kimi_lsp.workspace.listing import GitListing, walk
 from kimi_lsp.workspace.policy import ShownPaths, links_to_secret
-from kimi_lsp.workspace.reading import SNIFF_BYTES, binary_by_name, decode_text, read_listed
+from kimi_lsp.workspace.reading import binary_by_name
 from kimi_lsp.workspace.redact import mask_keys
 
 __all__ = ["DEFAULT_MAX_FILES", "DEFAULT_MAX_FILE_BYTES", "WorkspaceIndex"]
@@ -32,18 +32,6 @@ DEFAULT_MAX_FILE_BYTES = 1_000_000
 DEFAULT_SCAN_SECONDS = 20.0
 T = TypeVar("T")
 _LEADING_DOT_SLASH = re.compile(r"^(?:\./)+")
-
-
-@dataclass(slots=True)
-class _Entry:
-    mtime_ns: int
-    size: int
-    text: str | None = None
-    loaded: bool = False
-    binary: bool = False
-    lossy: bool = False
-    sniffed: bool | None = None  # binary by its first 8 KB, known without loading the whole file
-    derived: dict[str, Any] | None = None  # made on first use: most files never need one
 
 
 class WorkspaceIndex:
@@ -71,7 +59,7 @@ class WorkspaceIndex:
         self.warnings: list[str] = []
         self.is_git = False
         self.scanned = False
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, IndexedFile] = {}
         self._tracked: frozenset[str] = frozenset()  # what git tracks (empty outside a repository)
         self._overlays: dict[str, str] = {}
         self._overlay_derived: dict[str, dict[str, Any]] = {}
@@ -114,7 +102,7 @@ class WorkspaceIndex:
             return
         info = self._stat(relpath)
         if info is not None:
-            entry = _Entry(info[0], info[1])
+            entry = IndexedFile(info[0], info[1])
             self._entries[relpath] = entry
             self._load(relpath, entry)
 
@@ -133,7 +121,7 @@ class WorkspaceIndex:
             if not complete:
                 self._stop(f"workspace scan stopped after {self.max_scan_seconds:.0f}s; listing is partial")
         old = self._entries
-        entries: dict[str, _Entry] = {}
+        entries: dict[str, IndexedFile] = {}
         allowed, stat_of, max_files = self._allowed, self._stat, self.max_files
         prefix, lstat = self._prefix, os.lstat
         for count, relpath in enumerate(candidates):
@@ -163,7 +151,7 @@ class WorkspaceIndex:
             if previous is not None and previous.mtime_ns == mtime_ns and previous.size == size:
                 entries[relpath] = previous
             else:
-                entries[relpath] = _Entry(mtime_ns, size)
+                entries[relpath] = IndexedFile(mtime_ns, size)
         if isinstance(candidates, Generator):
             candidates.close()
         self._entries = entries
@@ -226,7 +214,7 @@ class WorkspaceIndex:
         else:
             previous = self._entries.get(relpath)
             if previous is None or (previous.mtime_ns, previous.size) != info:
-                self._entries[relpath] = _Entry(mtime_ns=info[0], size=info[1])
+                self._entries[relpath] = IndexedFile(mtime_ns=info[0], size=info[1])
         self._sorted = None
         self.generation += 1
 
@@ -265,33 +253,18 @@ class WorkspaceIndex:
         """
         if relpath in self._overlays:
             return mask_keys(self._overlays[relpath]) if self._overlay_visible(relpath) else None
-        entry = self._entries.get(relpath)
-        if entry is None:
-            return None
-        if not entry.loaded:
-            self._load(relpath, entry)
-        return entry.text
+        entry = self._loaded(relpath)
+        return entry.text if entry is not None else None
 
     def is_lossy(self, relpath: str) -> bool:
         """True when the file was not valid UTF-8 and its text holds replacement characters."""
-        if relpath in self._overlays:
-            return False
-        entry = self._entries.get(relpath)
-        if entry is None:
-            return False
-        if not entry.loaded:
-            self._load(relpath, entry)
-        return entry.lossy
+        entry = self._loaded(relpath)
+        return entry is not None and entry.lossy
 
     def is_binary(self, relpath: str) -> bool:
         """True when the file has a NUL byte in its first 8 KB (only those are read, once)."""
-        entry = self._entries.get(relpath)
-        if entry is None or relpath in self._overlays:
-            return False
-        if not entry.loaded and entry.sniffed is None:
-            data = self._read(relpath, SNIFF_BYTES)
-            entry.sniffed = data is None or b"\0" in data  # unreadable: as good as binary for a prompt
-        return entry.binary if entry.loaded else bool(entry.sniffed)
+        entry = self._on_disk(relpath)
+        return entry is not None and entry.is_binary(str(self.root), relpath)
 
     def looks_binary(self, relpath: str) -> bool:
         """``is_binary`` for listings: decided by the name alone when it says clearly (``.png``,
@@ -299,8 +272,8 @@ class WorkspaceIndex:
 
         Files already read answer from their bytes; anything shown as text is always checked on them.
         """
-        entry = self._entries.get(relpath)
-        if entry is None or relpath in self._overlays:
+        entry = self._on_disk(relpath)
+        if entry is None:
             return False
         if entry.loaded:
             return entry.binary
@@ -363,10 +336,19 @@ class WorkspaceIndex:
         return _LEADING_DOT_SLASH.sub("", relpath.replace("\\", "/"))
 
     def _known_unreadable(self, relpath: str) -> bool:
-        if relpath in self._overlays:
-            return False
-        entry = self._entries.get(relpath)
-        return entry is not None and entry.loaded and entry.text is None
+        entry = self._on_disk(relpath)
+        return entry is not None and entry.unreadable
+
+    def _on_disk(self, relpath: str) -> IndexedFile | None:
+        """The entry of a file whose text comes from the disk (None: not indexed, or an overlay replaces it)."""
+        return None if relpath in self._overlays else self._entries.get(relpath)
+
+    def _loaded(self, relpath: str) -> IndexedFile | None:
+        """``_on_disk``'s entry with its text read."""
+        entry = self._on_disk(relpath)
+        if entry is not None and not entry.loaded:
+            self._load(relpath, entry)
+        return entry
 
     def _stat(self, relpath: str) -> tuple[int, int] | None:
         """(mtime_ns, size) of a regular file inside the workspace, or None to leave it out."""
@@ -388,18 +370,6 @@ class WorkspaceIndex:
         # An editor buffer of a link shows the linked file's text: a link to a secret hides it too.
         return self._allowed(relpath) and not links_to_secret(str(self.root), relpath)
 
-    def _read(self, relpath: str, limit: int) -> bytes | None:
-        # The file may have changed since it was listed (text is read lazily): judged again as it is read.
-        return read_listed(str(self.root), relpath, limit)
-
-    def _load(self, relpath: str, entry: _Entry) -> None:
+    def _load(self, relpath: str, entry: IndexedFile) -> None:
         self._loads += 1
-        entry.loaded = True
-        entry.text = None
-        if entry.size > self.max_file_bytes:
-            return
-        data = self._read(relpath, self.max_file_bytes + 1)
-        if data is None or len(data) > self.max_file_bytes:
-            return
-        entry.text, entry.binary, entry.lossy = decode_text(data)
-        entry.text = mask_keys(entry.text)
+        entry.load(str(self.root), relpath, self.max_file_bytes)

@@ -99,7 +99,7 @@ def main() -> None:
         start = time.perf_counter()
         shadow = Shadow.create(repo, base_dir=BASE)
         create.append(time.perf_counter() - start)
-        assert len(shadow.snapshot_paths()) == len(files), "shadow missed files"
+        assert len(shadow.snapshot.paths()) == len(files), "shadow missed files"
         diff.append(timed(shadow.diff))
         cleanup.append(timed(shadow.cleanup))
     for label, values in (

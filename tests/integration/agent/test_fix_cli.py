@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kimi_lsp.agent.shadow import FileChange
+from kimi_lsp.agent.snapshot import FileChange
 from kimi_lsp.agent.writeback import apply_changes
 from kimi_lsp.errors import KimiError
 from kimi_lsp.testing import STAND_IN_KEY, Fault, ScriptedCall, StandIn, Turn
@@ -211,7 +211,9 @@ def test_ctrl_c_cancels_kills_the_hung_tests_and_exits_130(tmp_path: Path, proje
             if process.poll() is None:
                 process.kill()
     assert process.returncode == 130, err
-    assert json.loads(out)["status"] == "cancelled"
+    result = json.loads(out)
+    assert result["status"] == "cancelled" and result["error"] == "interrupted"
+    assert result["tests"]["command"] == TEST_COMMAND and Path(result["transcript"]).is_file()
     assert not alive(hung)
 
 

@@ -38,7 +38,7 @@ def repo(tmp_path: Path) -> Path:
 
 def test_copies_tracked_and_untracked_files_links_heavy_dirs_and_skips_secrets(repo: Path) -> None:
     with Shadow.create(repo) as shadow:
-        names = shadow.snapshot_paths()
+        names = shadow.snapshot.paths()
         assert names == [".gitignore", "README.md", "pkg/gone.py", "pkg/mod.py", "run.sh", "untracked.py"]
         assert not (shadow.root / ".env").exists()
         assert not (shadow.root / "id_rsa").exists()
@@ -129,7 +129,7 @@ def test_works_without_git_by_walking_and_skipping_heavy_dirs(tmp_path: Path) ->
     (root / "__pycache__" / "a.pyc").write_bytes(b"x")
     (root / "a.py").write_text("a = 1\n")
     with Shadow.create(root) as shadow:
-        assert shadow.snapshot_paths() == ["a.py"]
+        assert shadow.snapshot.paths() == ["a.py"]
         assert (shadow.root / "node_modules").is_symlink()
 
 
@@ -143,7 +143,7 @@ def test_cleanup_is_idempotent_and_leaves_linked_folders_alone(repo: Path) -> No
 
 def test_explicit_file_list_is_copied(repo: Path) -> None:
     with Shadow.create(repo, files=["README.md", "../outside.txt", ".env"]) as shadow:
-        assert shadow.snapshot_paths() == ["README.md"]
+        assert shadow.snapshot.paths() == ["README.md"]
 
 
 def test_shadows_orphaned_by_dead_processes_are_swept_live_ones_kept(tmp_path: Path) -> None:
@@ -183,6 +183,6 @@ def test_copy_strategy_follows_the_destination_and_both_copy_the_same(tmp_path: 
     disk_base = tmp_path / "on-disk"
     disk_base.mkdir()
     with Shadow.create(repo, base_dir=shm) as in_memory, Shadow.create(repo, base_dir=disk_base) as on_disk:
-        assert in_memory.snapshot_paths() == on_disk.snapshot_paths()
-        for rel in in_memory.snapshot_paths():
+        assert in_memory.snapshot.paths() == on_disk.snapshot.paths()
+        for rel in in_memory.snapshot.paths():
             assert (in_memory.root / rel).read_bytes() == (on_disk.root / rel).read_bytes()

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from kimi_lsp.agent import job
 from kimi_lsp.agent.tools import Toolbox
 from kimi_lsp.model.types import ToolCall
+from kimi_lsp.settings import Settings
 
 
 def call(name: str, args: object | str, n: int = 0) -> ToolCall:
@@ -261,6 +263,15 @@ async def test_run_tests_counts_failures_and_hides_the_api_key(ws: Path, monkeyp
     assert not option.ok and "option" in option.text
     escape = await box.run(call("RunTests", {"selection": ["../other/test_x.py"]}))
     assert not escape.ok
+
+
+async def test_run_tests_and_the_jobs_own_runs_name_the_same_place_for_output_no_parser_knows(ws: Path) -> None:
+    (ws / "boom.py").write_text('x = 1\nraise ValueError("boom")\n')
+    command = f"{sys.executable} boom.py"
+    tool = await Toolbox(ws, test_command=command).run(call("RunTests", {}))
+    run = await job.run_tests(command, ws, Settings(sandbox="off"))  # before, verification, on save
+    assert "(test command) (boom.py:2)" in tool.text
+    assert [(f["test_id"], f["path"], f["line"]) for f in run.failures] == [("(test command)", "boom.py", 2)]
 
 
 async def test_shell_only_when_allowed(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from kimi_lsp.agent.shadow import FileChange, Shadow
+from kimi_lsp.agent.shadow import Shadow
+from kimi_lsp.agent.snapshot import FileChange
 from kimi_lsp.agent.tools import Toolbox
 from kimi_lsp.agent.writeback import apply_changes
 from kimi_lsp.errors import KimiError, ToolError
