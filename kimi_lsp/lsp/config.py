@@ -50,7 +50,10 @@ class IndexGate:
 
 
 @dataclass
-class FolderConfig:
+class Folder:
+    """One workspace folder as the server holds it: its settings, the test command found in its files, and the
+    warm state kept for it (the index, the token estimator, the gate between scans and readers)."""
+
     root: Path
     loaded: LoadedSettings
     detected_test_command: str | None
@@ -73,18 +76,18 @@ class ConfigStore:
 
     init_options: Mapping[str, Any] = field(default_factory=dict)
     client_settings: Mapping[str, Any] = field(default_factory=dict)
-    folders: dict[Path, FolderConfig] = field(default_factory=dict)
+    folders: dict[Path, Folder] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
-    _by_uri: dict[str, FolderConfig | None] = field(default_factory=dict)
+    _by_uri: dict[str, Folder | None] = field(default_factory=dict)
     _shown: set[str] = field(default_factory=set)
 
-    def load(self, root: Path) -> FolderConfig:
+    def load(self, root: Path) -> Folder:
         """(Re)load one folder; called off the code-action path (initialize, configuration changes, saves)."""
         editor = {**self.init_options, **self.client_settings}
         # Lenient: one bad value is dropped (and reported) without losing the user's other settings.
         loaded = load_settings(root, editor=editor, editor_source="editor settings", lenient=True)
         previous = self.folders.get(root)
-        config = FolderConfig(root, loaded, detect_test_command(root))
+        config = Folder(root, loaded, detect_test_command(root))
         if previous is not None:  # a settings reload keeps the warm index and what the estimator learned
             config.index = previous.index
             config.estimator = previous.estimator
@@ -107,7 +110,7 @@ class ConfigStore:
         self.folders.pop(root, None)
         self._by_uri.clear()
 
-    def for_uri(self, uri: str, to_path: Callable[[str], Path | None]) -> FolderConfig | None:
+    def for_uri(self, uri: str, to_path: Callable[[str], Path | None]) -> Folder | None:
         """``for_path`` memoized per URI: the code-action path asks this for every request."""
         try:
             return self._by_uri[uri]
@@ -119,9 +122,9 @@ class ConfigStore:
             self._by_uri[uri] = config
             return config
 
-    def for_path(self, path: Path) -> FolderConfig | None:
+    def for_path(self, path: Path) -> Folder | None:
         """The folder holding ``path`` (the deepest one in a multi-root workspace)."""
-        best: FolderConfig | None = None
+        best: Folder | None = None
         for root, config in self.folders.items():
             if path == root or root in path.parents:
                 if best is None or len(root.parts) > len(best.root.parts):

@@ -18,11 +18,11 @@ from kimi_lsp.agent.loop import ChatModel
 from kimi_lsp.context import is_secret_path
 from kimi_lsp.errors import KimiError
 from kimi_lsp.lsp import actions
-from kimi_lsp.lsp.config import ConfigStore, FolderConfig
+from kimi_lsp.lsp.config import ConfigStore, Folder
 from kimi_lsp.lsp.jobs import JobManager
 from kimi_lsp.lsp.proposals import Proposals
 from kimi_lsp.lsp.protocol import KimiProtocol, converter
-from kimi_lsp.lsp.results import EditCapabilities, OpenDocument
+from kimi_lsp.lsp.rebase import EditCapabilities, OpenDocument
 from kimi_lsp.lsp.testwatch import TestWatcher
 from kimi_lsp.lsp.uris import uri_to_path
 from kimi_lsp.settings import Settings
@@ -69,7 +69,7 @@ class KimiServer(LanguageServer):
         encoding = str(getattr(negotiated, "value", negotiated) or "utf-16")
         return EditCapabilities.of(self.client_capabilities, encoding)
 
-    def folder_for(self, uri: str | None) -> FolderConfig:
+    def folder_for(self, uri: str | None) -> Folder:
         """The workspace folder a job on ``uri`` runs in; a clear error when there is none to pick."""
         if uri is not None and uri_to_path(uri) is None:
             raise KimiError(f"{uri} is not a file on disk: save it inside a workspace folder first")
@@ -142,6 +142,6 @@ def _repository_of(path: Path) -> Path | None:
     return None
 
 
-def _scan(config: FolderConfig) -> None:
+def _scan(config: Folder) -> None:
     with config.gate.reading():
         config.index.scan()

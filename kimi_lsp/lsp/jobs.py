@@ -23,7 +23,7 @@ from kimi_lsp.agent.job import run_job
 from kimi_lsp.agent.jobdata import JobRequest, JobResult
 from kimi_lsp.agent.loop import ChatModel, StepEvent
 from kimi_lsp.errors import KimiError
-from kimi_lsp.lsp.config import FolderConfig
+from kimi_lsp.lsp.config import Folder
 from kimi_lsp.lsp.proposals import Proposals, tests_note
 from kimi_lsp.settings import Settings
 
@@ -69,7 +69,7 @@ class ServerJob:
 
     id: str
     title: str
-    folder: FolderConfig  # the workspace folder it runs in, with its warm index
+    folder: Folder  # the workspace folder it runs in, with its warm index
     region: Region
     settings: Settings
     request: JobRequest

@@ -19,7 +19,7 @@ from lsprotocol import types
 from kimi_lsp.agent.jobdata import JobResult
 from kimi_lsp.agent.transcript import state_dir
 from kimi_lsp.lsp.actions import Proposal
-from kimi_lsp.lsp.results import EditCapabilities, OpenDocument, Rebased, mismatched, paths_of, rebase_changes
+from kimi_lsp.lsp.rebase import EditCapabilities, OpenDocument, Rebased, mismatched, paths_of, rebase_changes
 
 __all__ = ["Proposals", "ReviewClient", "StoredProposal", "tests_note", "titled"]
 

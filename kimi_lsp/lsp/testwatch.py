@@ -9,7 +9,7 @@ from typing import Protocol
 from lsprotocol import types
 
 from kimi_lsp.agent.job import run_tests
-from kimi_lsp.lsp.config import FolderConfig
+from kimi_lsp.lsp.config import Folder
 
 __all__ = ["DiagnosticsClient", "TestWatcher"]
 
@@ -36,7 +36,7 @@ class TestWatcher:
         self._pending: dict[str, asyncio.Task[None]] = {}
         self._published: dict[str, set[str]] = {}
 
-    def schedule(self, config: FolderConfig) -> None:
+    def schedule(self, config: Folder) -> None:
         """(Re)start the countdown for this folder; a save during a run restarts it after the run."""
         key = str(config.root)
         previous = self._pending.get(key)
@@ -52,7 +52,7 @@ class TestWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _run_later(self, config: FolderConfig) -> None:
+    async def _run_later(self, config: Folder) -> None:
         await asyncio.sleep(self.debounce)  # the debounce window itself, not synchronization
         command = config.test_command
         if not command:

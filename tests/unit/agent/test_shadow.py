@@ -146,33 +146,6 @@ def test_explicit_file_list_is_copied(repo: Path) -> None:
         assert shadow.snapshot.paths() == ["README.md"]
 
 
-def test_shadows_orphaned_by_dead_processes_are_swept_live_ones_kept(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from kimi_lsp.agent.shadow import SHADOW_PREFIX
-
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    dead_pid = int(finished.stdout)
-    base = tmp_path / "shm"
-    base.mkdir()
-    orphan = base / f"{SHADOW_PREFIX}{dead_pid}-abc"
-    (orphan / "pkg").mkdir(parents=True)
-    (orphan / "pkg" / "x.py").write_text("x = 1\n", encoding="utf-8")
-    live = base / f"{SHADOW_PREFIX}{os.getpid()}-def"
-    live.mkdir()
-    unrelated = base / "someone-elses-folder"
-    unrelated.mkdir()
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "a.py").write_text("a = 1\n", encoding="utf-8")
-
-    with Shadow.create(project, base_dir=base) as shadow:
-        assert shadow.root.name.startswith(f"{SHADOW_PREFIX}{os.getpid()}-")
-        assert not orphan.exists()
-        assert live.exists() and unrelated.exists()
-
-
 def test_copy_strategy_follows_the_destination_and_both_copy_the_same(tmp_path: Path, repo: Path) -> None:
     from kimi_lsp.agent.shadow import _memory_backed
 
