@@ -18,9 +18,9 @@ projects from the sdists (``pip download``, or ``--sdists DIR``): run it after a
 (or ``--mirrors DIR``): for each bug it checks the stored file against the parent commit's, runs our
 test (it must fail), puts the fix commit's version of the file in place, runs it again (it must pass),
 and records the test output and the changed line ranges. ``--python`` names the interpreter that runs
-the tests (it needs pytest, and what the projects' test modules import: markupsafe for jinja2 and
-werkzeug, simplejson for marshmallow, pretend for packaging); the package under test is imported from
-the tree itself.
+the tests (it needs pytest, and what the projects' test modules import: markupsafe and trio for jinja2,
+markupsafe, ephemeral-port-reserve and pytest-xprocess for werkzeug, simplejson for marshmallow, pretend
+for packaging); the package under test is imported from the tree itself.
 
 Per bug and in total it reports, for the prompt the job builds (``agent.job``'s request construction
 and task text around ``build_context``): whether every line the fix changed is shown, the fixed file's
