@@ -1,30 +1,33 @@
 """Does the first prompt of ``kimi-lsp fix`` show the code that real bug fixes changed?
 
 Run: ``python tests/bench/bench_localize.py`` (``--only ID``, ``--held-out`` / ``--tuned`` for a subset,
-``--json`` for the rows). Needs only the package registry on first use, then runs offline.
+``--json`` for the rows). Runs offline: everything it reads is in this repository.
 
 The bugs (``localize/bugs.toml``) are real fixes from popular libraries, each changing one source file,
 chosen so that the file as released on PyPI (``package==version``) is byte-identical to the file at
-the fix's parent commit. Nothing of those projects is stored here: per bug we keep metadata (project,
-repository, fix and parent commits, the fixed file and the line ranges the fix changed in it), a short
-failing test written for this benchmark, and (``localize/captured.json``) the output of really running
-that test with pytest on the buggy tree. At run time each buggy tree is materialized from the release's
-sdist (downloaded once with ``pip download --no-deps --no-binary :all:`` into
-``~/.cache/kimi-lsp-bench/sdist``), our test is appended to the test file the fix touched, and the tree
-is committed to a fresh git repository, so no diff points at the bug.
+the fix's parent commit. Per bug we keep metadata (project, repository, fix commit), a short failing test
+written for this benchmark, and (``localize/captured.json``) the output of really running that test with
+pytest on the buggy tree, with the fixed file and the line ranges the fix changed in it. The releases
+themselves are stored compactly in ``localize/trees/`` (see ``_localize_trees``: per project one
+``tar.xz`` of the sdists' files, with their licenses). At run time each buggy tree is written out from
+there, our test is appended to the test file the fix touched, and the tree is committed to a fresh git
+repository, so no diff points at the bug. ``--store`` rebuilds the stored trees of the selected bugs'
+projects from the sdists (``pip download``, or ``--sdists DIR``): run it after adding a bug.
 
 ``--validate`` (re)captures ``captured.json`` and needs the projects' histories under ``/work/.mirror``
-(or ``--mirrors DIR``): for each bug it checks the sdist's file against the parent commit's, runs our
+(or ``--mirrors DIR``): for each bug it checks the stored file against the parent commit's, runs our
 test (it must fail), puts the fix commit's version of the file in place, runs it again (it must pass),
 and records the test output and the changed line ranges. ``--python`` names the interpreter that runs
-the tests (it needs pytest, and markupsafe for jinja2 and werkzeug); the package under test is imported
-from the tree itself.
+the tests (it needs pytest, and what the projects' test modules import: markupsafe and trio for jinja2,
+markupsafe, ephemeral-port-reserve and pytest-xprocess for werkzeug, simplejson for marshmallow, pretend
+for packaging); the package under test is imported from the tree itself.
 
 Per bug and in total it reports, for the prompt the job builds (``agent.job``'s request construction
 and task text around ``build_context``): whether every line the fix changed is shown, the fixed file's
 rank among the non-test files shown, and the estimated token offset where it starts; and two
 baselines from the same failure output: the files of the traceback (innermost first) and BM25 over all
-non-test Python files with the whole test output as the query.
+non-test Python files with the whole test output as the query. Totals are printed for the bugs run,
+then for the tuned-on and the held-out bugs apart, and last one line for the held-out bugs alone.
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ import os
 import re
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import tomllib
@@ -52,9 +54,10 @@ from kimi_lsp.context import TokenEstimator, parse_test_output
 from kimi_lsp.context.rank import is_test_path
 from kimi_lsp.settings import Settings
 
-_PIP_DOWNLOAD = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _localize_trees as trees
+
 HERE = Path(__file__).resolve().parent / "localize"
-CACHE = Path(os.environ.get("KIMI_LSP_BENCH_CACHE", Path.home() / ".cache" / "kimi-lsp-bench"))
 MIRRORS = Path("/work/.mirror")
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "bench",
@@ -107,40 +110,9 @@ def _git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
-def sdist(package: str, version: str) -> Path:
-    """The release's source archive, downloaded once into the cache."""
-    folder = CACHE / "sdist"
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def find() -> Path | None:
-        wanted = f"{package}-{version}.tar.gz".lower().replace("-", "_")
-        for path in folder.iterdir():
-            if path.name.lower().replace("-", "_") == wanted:
-                return path
-        return None
-
-    found = find()
-    if found is None:
-        subprocess.run(
-            [*_PIP_DOWNLOAD, "-d", str(folder), f"{package}=={version}"],
-            check=True,
-            capture_output=True,
-        )
-        found = find()
-    if found is None:
-        raise RuntimeError(f"no sdist for {package}=={version}")
-    return found
-
-
-def materialize(bug: Bug, root: Path) -> None:
-    """The buggy tree at ``root``: the release's files, our test appended, committed to git."""
-    with tarfile.open(sdist(bug.package, bug.version)) as archive:
-        for member in archive.getmembers():
-            parts = member.name.split("/", 1)
-            if len(parts) < 2 or not parts[1] or not (member.isfile() or member.isdir()):
-                continue
-            member.name = parts[1]
-            archive.extract(member, root, filter="data")
+def materialize(bug: Bug, root: Path, stored: trees.Trees) -> None:
+    """The buggy tree at ``root``: the release's stored files, our test appended, committed to a fresh git."""
+    stored.extract(bug.package, bug.version, root)
     test_path = root / bug.test_file
     test_path.parent.mkdir(parents=True, exist_ok=True)
     before = test_path.read_text() if test_path.exists() else ""
@@ -188,7 +160,7 @@ def _changed_ranges(mirror: Path, parent: str, fix: str, path: str) -> list[list
     return ranges
 
 
-def validate(bug: Bug, python: str, mirrors: Path) -> dict[str, Any]:
+def validate(bug: Bug, python: str, mirrors: Path, stored: trees.Trees) -> dict[str, Any]:
     mirror = mirrors / bug.repo.replace("/", "+") / "repo"
     git = ["git", "--git-dir", str(mirror)]
     parent = subprocess.run([*git, "rev-parse", f"{bug.fix}^"], check=True, capture_output=True, text=True)
@@ -202,7 +174,7 @@ def validate(bug: Bug, python: str, mirrors: Path) -> dict[str, Any]:
     path = sources[0]
     with tempfile.TemporaryDirectory(prefix="bench-localize-") as tmp:
         root = Path(tmp)
-        materialize(bug, root)
+        materialize(bug, root, stored)
         local = path if (root / path).exists() else path.removeprefix("src/")
         parent_text = subprocess.run([*git, "show", f"{parent_sha}:{path}"], check=True, capture_output=True).stdout
         if (root / local).read_bytes() != parent_text:
@@ -303,10 +275,10 @@ def _rank(paths: list[str], wanted: str) -> int | None:
     return paths.index(wanted) + 1 if wanted in paths else None
 
 
-def measure(bug: Bug) -> dict[str, Any]:
+def measure(bug: Bug, stored: trees.Trees) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-localize-") as tmp:
         root = Path(tmp)
-        materialize(bug, root)
+        materialize(bug, root, stored)
         target = fixed_file(bug, root)
         output = bug.captured["output"]
         started = time.perf_counter()
@@ -375,6 +347,30 @@ def summary(rows: list[dict[str, Any]], title: str) -> str:
     )
 
 
+def headline(rows: list[dict[str, Any]], title: str) -> str:
+    """The goal's three figures on one line: fixed lines shown, fixed file in the top 3, starting within 8K."""
+    n = len(rows)
+    shown = sum(row["shown"] for row in rows)
+    top3 = sum(1 for row in rows if row["rank"] is not None and row["rank"] <= 3)
+    near = sum(1 for row in rows if row["offset"] is not None and row["offset"] <= 8000)
+    return f"{title}: shown {_pct(shown, n)}, top 3 {_pct(top3, n)}, within 8K {_pct(near, n)}"
+
+
+def _validate_all(bugs: list[Bug], python: str, mirrors: Path, stored: trees.Trees) -> int:
+    path = HERE / "captured.json"
+    captured = json.loads(path.read_text()) if path.exists() else {}
+    failed = 0
+    for bug in bugs:
+        try:
+            captured[bug.id] = validate(bug, python, mirrors, stored)
+            print(f"{bug.id}: ok {captured[bug.id]['file']} {captured[bug.id]['lines']}", flush=True)
+        except (RuntimeError, subprocess.SubprocessError) as exc:
+            failed += 1
+            print(f"{bug.id}: INVALID {exc}", flush=True)
+    path.write_text(json.dumps(dict(sorted(captured.items())), indent=1, ensure_ascii=False) + "\n")
+    return 1 if failed else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", action="append", help="bug id (repeatable)")
@@ -383,6 +379,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--explain", action="store_true", help="also list the first source files and their reasons")
     parser.add_argument("--validate", action="store_true", help="recapture captured.json (needs the mirrors)")
+    parser.add_argument("--store", action="store_true", help="rebuild the stored trees from the sdists (needs pip)")
+    parser.add_argument("--sdists", type=Path, help="for --store: a folder of sdists to use before downloading")
     parser.add_argument("--python", default=sys.executable, help="interpreter with pytest for --validate")
     parser.add_argument("--mirrors", type=Path, default=MIRRORS)
     args = parser.parse_args()
@@ -391,30 +389,28 @@ def main() -> int:
         bugs = [bug for bug in bugs if bug.id in args.only]
     if args.held_out or args.tuned:
         bugs = [bug for bug in bugs if bug.held_out == args.held_out]
+    if args.store:
+        versions: dict[str, set[str]] = {}
+        for bug in load_bugs():
+            versions.setdefault(bug.package, set()).add(bug.version)
+        for package in sorted({bug.package for bug in bugs}):
+            archive = trees.store(package, versions[package], args.sdists)
+            print(f"{archive.relative_to(HERE)}: {', '.join(sorted(versions[package]))}", flush=True)
+        return 0
+    stored = trees.Trees()
     if args.validate:
-        path = HERE / "captured.json"
-        captured = json.loads(path.read_text()) if path.exists() else {}
-        failed = 0
-        for bug in bugs:
-            try:
-                captured[bug.id] = validate(bug, args.python, args.mirrors)
-                print(f"{bug.id}: ok {captured[bug.id]['file']} {captured[bug.id]['lines']}", flush=True)
-            except (RuntimeError, subprocess.SubprocessError) as exc:
-                failed += 1
-                print(f"{bug.id}: INVALID {exc}", flush=True)
-        path.write_text(json.dumps(dict(sorted(captured.items())), indent=1, ensure_ascii=False) + "\n")
-        return 1 if failed else 0
+        return _validate_all(bugs, args.python, args.mirrors, stored)
     missing = [bug.id for bug in bugs if not bug.captured]
     if missing:
         print(f"not validated (left out): {', '.join(missing)}", file=sys.stderr)
-    rows = [measure(bug) for bug in bugs if bug.captured]
+    rows = [measure(bug, stored) for bug in bugs if bug.captured]
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print(f"{'bug':<22} {'file':<38} {'shown':<5} {'rank':>4} {'offset':>7} {'tokens':>6} {'tb':>3} {'bm25':>4}")
+    print(f"{'bug':<24} {'file':<38} {'shown':<5} {'rank':>4} {'offset':>7} {'tokens':>6} {'tb':>3} {'bm25':>4}")
     for row in rows:
         print(
-            f"{row['id']:<22} {row['file'][-38:]:<38} {'yes' if row['shown'] else 'no':<5} "
+            f"{row['id']:<24} {row['file'][-38:]:<38} {'yes' if row['shown'] else 'no':<5} "
             f"{row['rank'] or '-':>4} {row['offset'] if row['offset'] is not None else '-':>7} "
             f"{row['prompt_tokens']:>6} {row['traceback_rank'] or '-':>3} {row['bm25_rank'] or '-':>4}"
         )
@@ -422,12 +418,14 @@ def main() -> int:
             for path, reasons in row["shown_sources"]:
                 print(f"    {'*' if path == row['file'] else ' '} {path}: {reasons}")
     print()
-    print(summary(rows, "all"))
     tuned = [row for row in rows if not row["held_out"]]
     held = [row for row in rows if row["held_out"]]
+    print(summary(rows, "held out" if not tuned else "tuned on" if not held else "all"))
     if tuned and held:
         print(summary(tuned, "tuned on"))
         print(summary(held, "held out"))
+    if held:
+        print(headline(held, "held out"))
     return 0
 
 
