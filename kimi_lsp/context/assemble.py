@@ -227,12 +227,15 @@ class _Assembler:
         outline = self.index.outline(item.path)
         interest = item.lines or [1]
         radii = _TARGET_RADII if is_target or lead else _OTHER_RADII
-        attempts: list[tuple[int, bool]] = [(radius, True) for radius in radii]
-        attempts += [(3, False), (-1, True)]  # a narrow window without the outline; the outline alone
-        for radius, with_outline in attempts:
+        # The definitions that matter whole while they fit, then only the windows around the lines.
+        attempts: list[tuple[int, bool, list[tuple[int, int]]]] = [(r, True, item.spans) for r in radii]
+        if item.spans:
+            attempts += [(radius, True, []) for radius in radii]
+        attempts += [(3, False, []), (-1, True, [])]  # a narrow window without the outline; the outline alone
+        for radius, with_outline, spans in attempts:
             if radius < 0 and not outline:
                 break  # an outline-only excerpt of a file without an outline says nothing
-            windows = windows_around(interest, radius, len(lines)) if radius >= 0 else []
+            windows = windows_around(interest, radius, len(lines), spans) if radius >= 0 else []
             piece = render.render_excerpt(
                 item.path, lines, windows, outline if with_outline else (), item.reason, lossy
             )

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from kimi_lsp.workspace.index import WorkspaceIndex
 
-__all__ = ["TestSource", "bm25_scores", "line_scores", "terms", "test_source"]
+__all__ = ["TestSource", "bm25_scores", "definitions_named_in", "line_scores", "terms", "test_source"]
 
 _K1 = 1.2
 _FOCUS = 3.0  # chosen on the tuned half of tests/bench/bench_localize.py
@@ -28,6 +28,8 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{1,}")
 _PARTS = re.compile(r"[a-z0-9]+|[A-Z][a-z0-9]*")
 _TERMS_KEY = "relevance.terms"
 _AST_KEY = "relevance.ast"
+_DEFINITIONS_KEY = "relevance.definitions"
+_NAME_PARTS = re.compile(r"[a-z0-9]+|[A-Z][a-z0-9]*|[A-Z]+(?![a-z])")
 # Words every Python file and every pytest report is full of: they only dilute a query.
 _STOP = frozenset(
     "self cls def return import from none true false assert test tests the and for not with in is as if else "
@@ -208,3 +210,40 @@ def test_source(index: WorkspaceIndex, path: str, test_id: str, line: int | None
     # Longest first within a root, so ``tomlkit.parse`` is not shadowed by a bare ``tomlkit``.
     source.names = sorted(seen, key=lambda name: (-name.count("."), name))
     return source
+
+
+def _name_parts(name: str) -> tuple[str, ...]:
+    return tuple(part.lower() for part in _NAME_PARTS.findall(name))
+
+
+def _definitions(tree: ast.Module) -> list[tuple[tuple[str, ...], int, int]]:
+    """Every class and function of a parsed Python source, methods too: (name's parts, first, last line)."""
+    return [
+        (_name_parts(node.name), node.lineno, node.end_lineno or node.lineno)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    ]
+
+
+def definitions_named_in(index: WorkspaceIndex, path: str, test_name: str) -> list[tuple[int, int]]:
+    """Line spans of the classes and functions of ``path`` that a test's name spells out.
+
+    ``test_skip_to_honours_ignored_comments`` names ``SkipTo`` and ``skip_to``: the words of the
+    definition's name, in order, among the test's. One-word names shorter than four letters
+    (``And``, ``get``) would match almost any test and are left out.
+    """
+    if not path.endswith(".py"):
+        return []
+    wanted = _name_parts(test_name.split("[", 1)[0])
+    if wanted[:1] == ("test",):
+        wanted = wanted[1:]
+    tree = index.derived(path, _AST_KEY, _parsed)
+    found = index.derived(path, _DEFINITIONS_KEY, lambda _text: _definitions(tree)) if tree is not None else None
+    spans = []
+    for parts, first, last in found or ():
+        if not parts or (len(parts) == 1 and len(parts[0]) < 4):
+            continue
+        size = len(parts)
+        if any(wanted[start : start + size] == parts for start in range(len(wanted) - size + 1)):
+            spans.append((first, last))
+    return spans

@@ -94,6 +94,47 @@ def test_source_that_does_not_fit_is_mapped_not_shown_whole(make_workspace: Call
     assert "shapes/big.py" not in order or not next(item for item in result.files if item.path == "shapes/big.py").whole
 
 
+# A long module whose bug sits in a class the traceback never enters: the failing test names it only
+# in its own name, and its file only by its test file's name.
+_FILLER = "".join(f"LIMIT_{n} = {n}  # a long table of constants\n" for n in range(2400))
+NAMED_BY_THE_TEST: dict[str, str | bytes] = {
+    "grammar/__init__.py": "from .core import parse\n",
+    "grammar/core.py": (
+        "from .skipping import SkipTo\n\n\ndef parse(text):\n    return SkipTo(';').scan(text)\n\n\n" + _FILLER
+    ),
+    "grammar/skipping.py": (
+        _FILLER
+        + "class SkipTo:\n    def __init__(self, end):\n        self.end = end\n\n"
+        + "    def scan(self, text):\n"
+        + "".join(f"        step_{n} = {n}\n" for n in range(95))
+        + "        return text.split(self.end)[0].strip('#')  # the bug: comments are not skipped\n"
+    ),
+    "grammar/words.py": "def words(text):\n    return text.split()\n",
+    "tests/test_skipping.py": (
+        "import grammar\n\n\ndef test_skip_to_honours_comments():\n    assert grammar.parse('a # b; c;') == 'a '\n"
+    ),
+}
+
+
+def test_the_test_files_name_and_the_test_name_point_at_the_module_and_definition(
+    make_workspace: Callable[..., Path],
+) -> None:
+    root = make_workspace(NAMED_BY_THE_TEST)
+    result = build_context(ContextRequest(root=root, test_output=_pytest(root), budget=12_000))
+
+    reasons = {item.path: item.reason.split(", ") for item in result.files}
+    assert "named like the failing test's file" in reasons["grammar/skipping.py"]
+    assert "defines what the failing test's name says" in reasons["grammar/skipping.py"]
+    assert "named like the failing test's file" not in reasons.get("grammar/core.py", [])
+    # The file is too long to show whole: the class the test's name spells out is shown in full.
+    shown = next(item for item in result.files if item.path == "grammar/skipping.py")
+    assert not shown.whole
+    last = NAMED_BY_THE_TEST["grammar/skipping.py"].count("\n")  # type: ignore[union-attr]
+    rows = set(result.prompt.split("\n"))
+    assert {f"{last - 100}| class SkipTo:", f"{last - 45}|         step_50 = 50"} <= rows
+    assert f"{last}|         return text.split(self.end)[0].strip('#')  # the bug: comments are not skipped" in rows
+
+
 def test_first_prompt_states_the_task_and_the_failures_once(make_workspace: Callable[..., Path]) -> None:
     root = make_workspace(REEXPORTED)
     output = _pytest(root)
