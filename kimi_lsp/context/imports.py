@@ -17,7 +17,6 @@ __all__ = [
     "ModuleMap",
     "callees",
     "find_definition",
-    "imported_modules",
     "importers_of",
     "imports_of",
     "prepare_imports",
@@ -89,16 +88,6 @@ def _absolute(module: str, level: int, importer_module: str, is_package: bool) -
         return None
     base = parts[: len(parts) - (level - 1)]
     return ".".join([*base, module] if module else base)
-
-
-def imported_modules(
-    text: str, importer_module: str = "", is_package: bool = False
-) -> list[tuple[str, tuple[str, ...]]]:
-    """``(absolute module, imported names)`` pairs of a Python source, in order, via ``ast``."""
-    statements = _parsed_imports(text)
-    if statements is None:
-        return _regex_imports(text, importer_module, is_package)
-    return _absolute_imports(statements, importer_module, is_package)
 
 
 # An import statement as written: (module, relative level, imported names); level -1 marks ``import a, b``.
@@ -288,6 +277,9 @@ def _symbols_reader(module: str, is_package: bool) -> Callable[[str], _Symbols |
                 walked = ast.walk(node) if not isinstance(node, ast.ClassDef) else ()
                 used = tuple(dict.fromkeys(n.id for n in walked if isinstance(n, ast.Name)))
                 table[node.name] = ("def", node.lineno, node.end_lineno or node.lineno, used)
+                if isinstance(node, ast.ClassDef):
+                    for method, entry in _methods(node).items():
+                        table[f"{node.name}.{method}"] = entry
             elif isinstance(node, ast.Assign | ast.AnnAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
@@ -313,6 +305,40 @@ def _symbols_reader(module: str, is_package: bool) -> Callable[[str], _Symbols |
     return read
 
 
+def _methods(node: ast.ClassDef, depth: int = 3) -> dict[str, tuple[str, int, int, tuple[str, ...]]]:
+    """A class's methods, each with the names its body uses and those of the methods it calls on
+    ``self`` (to ``depth`` calls deep): ``from_string`` hands the work to ``self.compile``, which
+    hands it to ``self._parse``, which names the ``Parser`` that does it."""
+    own: dict[str, tuple[ast.FunctionDef | ast.AsyncFunctionDef, list[str], list[str]]] = {}
+    for item in node.body:
+        if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+            names, calls = [], []
+            for child in ast.walk(item):
+                if isinstance(child, ast.Name):
+                    names.append(child.id)
+                elif (
+                    isinstance(child, ast.Attribute)
+                    and isinstance(child.value, ast.Name)
+                    and child.value.id in ("self", "cls")
+                ):
+                    calls.append(child.attr)
+            own[item.name] = (item, names, calls)
+    table = {}
+    for name, (item, names, calls) in own.items():
+        used = dict.fromkeys(names)
+        seen, frontier = {name}, calls
+        for _ in range(depth):
+            following = []
+            for call in frontier:
+                if call in own and call not in seen:
+                    seen.add(call)
+                    used.update(dict.fromkeys(own[call][1]))
+                    following.extend(own[call][2])
+            frontier = following
+        table[name] = ("def", item.lineno, item.end_lineno or item.lineno, tuple(used))
+    return table
+
+
 def _symbols(index: WorkspaceIndex, modules: ModuleMap, path: str) -> _Symbols | None:
     module = modules.module_of(path) or ""
     return index.derived(path, _SYMBOLS_KEY, _symbols_reader(module, path.endswith("__init__.py")))
@@ -336,7 +362,8 @@ def find_definition(
     if not names:
         return (path, 1, 1, ())
     table = _symbols(index, modules, path) or {}
-    entry = table.get(names[0])
+    entry = table.get(".".join(names[:2])) if len(names) > 1 else None  # a class's method
+    entry = entry or table.get(names[0])
     if entry is None and "*" in table and depth > 0:
         for star in str(table["*"][1]).split(","):
             found = find_definition(index, modules, star, names, depth - 1)

@@ -285,9 +285,12 @@ def _add_failure(index: WorkspaceIndex, modules: ModuleMap, scores: _Scores, fai
         found = find_definition(index, modules, module, [attribute, *rest] if attribute else rest)
         if found is not None and not is_test_path(found[0]):
             named.append(found)
+    counted: set[str] = set()
     for path, first, last, _used in dict.fromkeys(named):
-        # A package's __init__ often only hands the work on: what it calls matters more.
-        weight = share * (_INIT_NAMED if path.endswith("/__init__.py") else 1.0)
+        # A package's __init__ often only hands the work on: what it calls matters more. A file counts
+        # once however many of its definitions the test uses (a class, then its methods).
+        weight = 0.0 if path in counted else share * (_INIT_NAMED if path.endswith("/__init__.py") else 1.0)
+        counted.add(path)
         definition = [(first, last)] if first > 1 else []
         scores.add(path, REASON_NAMED, [first] if first > 1 else [], weight, spans=definition)
     for path, _first, _last, used in named:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kimi_lsp.agent import job
 from kimi_lsp.context import ContextRequest, TokenEstimator, WorkspaceIndex, build_context
-from kimi_lsp.context.imports import ModuleMap, find_definition
+from kimi_lsp.context.imports import ModuleMap, callees, find_definition
 from kimi_lsp.context.relevance import bm25_scores
 from kimi_lsp.settings import Settings
 
@@ -71,6 +71,31 @@ def test_find_definition_follows_re_exports_and_submodules(make_workspace: Calla
     assert find_definition(index, modules, "shapes", ["colours", "mix"])[:2] == ("shapes/colours.py", 4)  # type: ignore[index]
     assert find_definition(index, modules, "shapes", ["missing"]) is None
     assert find_definition(index, modules, "os", ["path"]) is None  # not workspace code
+
+
+def test_a_method_the_test_calls_is_found_with_what_it_hands_the_work_to(make_workspace: Callable[..., Path]) -> None:
+    root = make_workspace(
+        {
+            "engine/__init__.py": "from .environment import Environment\n",
+            "engine/environment.py": (
+                "from .parser import Parser\n\n\n"
+                "class Environment:\n"
+                "    def from_string(self, source):\n        return self.compile(source)\n\n"
+                "    def compile(self, source):\n        return self._parse(source)\n\n"
+                "    def _parse(self, source):\n        return Parser(source).parse()\n"
+            ),
+            "engine/parser.py": "class Parser:\n    def __init__(self, source):\n        self.source = source\n",
+        }
+    )
+    index = WorkspaceIndex(root)
+    index.scan()
+    modules = ModuleMap(index.files())
+    found = find_definition(index, modules, "engine", ["Environment", "from_string"])
+    assert found is not None and found[:3] == ("engine/environment.py", 5, 6)  # the method, not the class
+    # from_string -> self.compile -> self._parse -> Parser: the module that does the work.
+    assert ("engine/parser.py", 1, 3) in callees(index, modules, found[0], found[3])
+    whole_class = find_definition(index, modules, "engine", ["Environment"])
+    assert whole_class is not None and whole_class[1:3] == (4, 12)
 
 
 def test_the_failures_words_rank_the_files_that_share_them(make_workspace: Callable[..., Path]) -> None:
