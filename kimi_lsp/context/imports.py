@@ -20,6 +20,7 @@ __all__ = [
     "importers_of",
     "imports_of",
     "prepare_imports",
+    "python_tree",
 ]
 
 _FROM = re.compile(r"^[ \t]*from[ \t]+([.\w]+)[ \t]+import[ \t]+(\([^)]*\)|[^\n\\]*(?:\\\n[^\n\\]*)*)", re.MULTILINE)
@@ -261,6 +262,8 @@ def importers_of(
 # ("from", absolute module, attribute) for what it imports, and "*" for its star-imported modules.
 _Symbols = dict[str, tuple[str, int, int, tuple[str, ...]] | tuple[str, str, str | None]]
 _SYMBOLS_KEY = "imports.symbols"
+_TREE_KEY = "python.tree"
+_METHODS_KEY = "imports.methods"
 
 
 def _symbols_reader(module: str, is_package: bool) -> Callable[[str], _Symbols | None]:
@@ -277,9 +280,6 @@ def _symbols_reader(module: str, is_package: bool) -> Callable[[str], _Symbols |
                 walked = ast.walk(node) if not isinstance(node, ast.ClassDef) else ()
                 used = tuple(dict.fromkeys(n.id for n in walked if isinstance(n, ast.Name)))
                 table[node.name] = ("def", node.lineno, node.end_lineno or node.lineno, used)
-                if isinstance(node, ast.ClassDef):
-                    for method, entry in _methods(node).items():
-                        table[f"{node.name}.{method}"] = entry
             elif isinstance(node, ast.Assign | ast.AnnAssign):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
@@ -303,6 +303,36 @@ def _symbols_reader(module: str, is_package: bool) -> Callable[[str], _Symbols |
         return table
 
     return read
+
+
+def python_tree(index: WorkspaceIndex, path: str) -> ast.Module | None:
+    """``path`` parsed, cached with its text (one parse serves every reader); None when it does not parse."""
+
+    def parse(text: str) -> ast.Module | None:
+        try:
+            return ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+
+    return index.derived(path, _TREE_KEY, parse)
+
+
+def _method(index: WorkspaceIndex, path: str, chain: str) -> tuple[str, int, int, tuple[str, ...]] | None:
+    """``Class.method`` of ``path``, read only when a test names one."""
+    tree = python_tree(index, path)
+    if tree is None:
+        return None
+    methods = index.derived(path, _METHODS_KEY, lambda _text: _class_methods(tree))
+    return (methods or {}).get(chain)
+
+
+def _class_methods(tree: ast.Module) -> dict[str, tuple[str, int, int, tuple[str, ...]]]:
+    found: dict[str, tuple[str, int, int, tuple[str, ...]]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            for name, entry in _methods(node).items():
+                found[f"{node.name}.{name}"] = entry
+    return found
 
 
 def _methods(node: ast.ClassDef, depth: int = 3) -> dict[str, tuple[str, int, int, tuple[str, ...]]]:
@@ -362,8 +392,9 @@ def find_definition(
     if not names:
         return (path, 1, 1, ())
     table = _symbols(index, modules, path) or {}
-    entry = table.get(".".join(names[:2])) if len(names) > 1 else None  # a class's method
-    entry = entry or table.get(names[0])
+    entry = table.get(names[0])
+    if entry is not None and entry[0] == "def" and len(names) > 1:
+        entry = _method(index, path, ".".join(names[:2])) or entry  # a class's method
     if entry is None and "*" in table and depth > 0:
         for star in str(table["*"][1]).split(","):
             found = find_definition(index, modules, star, names, depth - 1)

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from kimi_lsp.context.imports import python_tree
 from kimi_lsp.workspace.index import WorkspaceIndex
 
 __all__ = ["TestSource", "bm25_scores", "definitions_named_in", "line_scores", "terms", "test_source"]
@@ -27,8 +28,8 @@ _B = 0.75
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{1,}")
 _PARTS = re.compile(r"[a-z0-9]+|[A-Z][a-z0-9]*")
 _TERMS_KEY = "relevance.terms"
-_AST_KEY = "relevance.ast"
 _DEFINITIONS_KEY = "relevance.definitions"
+_DEFINED = re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+(\w+)", re.MULTILINE)
 _NAME_PARTS = re.compile(r"[a-z0-9]+|[A-Z][a-z0-9]*|[A-Z]+(?![a-z])")
 # Words every Python file and every pytest report is full of: they only dilute a query.
 _STOP = frozenset(
@@ -124,13 +125,6 @@ class TestSource:
     imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # local name -> (module, attr)
 
 
-def _parsed(text: str) -> ast.Module | None:
-    try:
-        return ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-
-
 def _find_function(tree: ast.Module, chain: Sequence[str]) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     body: Iterable[ast.stmt] = tree.body
     found: ast.AST | None = None
@@ -180,7 +174,7 @@ def _dotted(node: ast.AST) -> str | None:
 
 def test_source(index: WorkspaceIndex, path: str, test_id: str, line: int | None, package: str = "") -> TestSource:
     """The failing test's function (found by name, else by ``line``) and the names it uses."""
-    tree = index.derived(path, _AST_KEY, _parsed)
+    tree = python_tree(index, path)
     text = index.text(path)
     if tree is None or text is None:
         return TestSource()
@@ -217,12 +211,20 @@ def _name_parts(name: str) -> tuple[str, ...]:
 
 
 def _definitions(tree: ast.Module) -> list[tuple[tuple[str, ...], int, int]]:
-    """Every class and function of a parsed Python source, methods too: (name's parts, first, last line)."""
-    return [
-        (_name_parts(node.name), node.lineno, node.end_lineno or node.lineno)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-    ]
+    """Every class and function of a parsed Python source, methods too: (name's parts, first, last line).
+
+    Only statement bodies are walked: definitions are never inside expressions."""
+    found = []
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            found.append((_name_parts(node.name), node.lineno, node.end_lineno or node.lineno))
+        for name in ("body", "orelse", "finalbody", "handlers"):
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                stack.extend(child for child in value if isinstance(child, ast.stmt | ast.excepthandler))
+    return found
 
 
 def definitions_named_in(index: WorkspaceIndex, path: str, test_name: str) -> list[tuple[int, int]]:
@@ -237,13 +239,17 @@ def definitions_named_in(index: WorkspaceIndex, path: str, test_name: str) -> li
     wanted = _name_parts(test_name.split("[", 1)[0])
     if wanted[:1] == ("test",):
         wanted = wanted[1:]
-    tree = index.derived(path, _AST_KEY, _parsed)
-    found = index.derived(path, _DEFINITIONS_KEY, lambda _text: _definitions(tree)) if tree is not None else None
-    spans = []
-    for parts, first, last in found or ():
+
+    def named(parts: tuple[str, ...]) -> bool:
         if not parts or (len(parts) == 1 and len(parts[0]) < 4):
-            continue
+            return False
         size = len(parts)
-        if any(wanted[start : start + size] == parts for start in range(len(wanted) - size + 1)):
-            spans.append((first, last))
-    return spans
+        return any(wanted[start : start + size] == parts for start in range(len(wanted) - size + 1))
+
+    text = index.text(path) or ""
+    # Parsed only when a definition's name matches: most files have none.
+    if not any(named(_name_parts(name)) for name in _DEFINED.findall(text)):
+        return []
+    tree = python_tree(index, path)
+    found = index.derived(path, _DEFINITIONS_KEY, lambda _text: _definitions(tree)) if tree is not None else None
+    return [(first, last) for parts, first, last in found or () if named(parts)]
