@@ -2,8 +2,10 @@
 
 Every signal adds to a file's score and its reasons: the target; diagnostics; each workspace frame
 of each failure's traceback (the line that raised and the code the test called weigh most); the
-definitions of what the failing test's own code names, followed through re-exports to the defining
-module, and what those call; how much of the failure's wording a file shares (BM25); files changed
+definitions of what the failing test's own code names (a class's method, not just the class),
+followed through re-exports to the defining module, and what those call; the module the failing
+test's file is named after; the definitions the test's name spells out (shown whole in an excerpt
+while they fit); how much of the failure's wording a file shares (BM25); files changed
 in the working tree; the target's imports, importers and tests. Files the signals do not reach go
 into the repository map as outlines, unless the whole source fits (see ``assemble``).
 """

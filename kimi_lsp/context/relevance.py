@@ -1,5 +1,5 @@
-"""What a failure says about where the bug is: the words it uses (BM25 over the source files) and the
-names the failing test's own code reaches for.
+"""What a failure says about where the bug is: the words it uses (BM25 over the source files), the
+names the failing test's own code reaches for, and the definitions its name spells out.
 
 The lexical score is Okapi BM25, written here rather than taken from ``bm25s``: that library's
 import alone (numpy and its sparse matrices) took 1.3 s on this machine, three times a whole context
