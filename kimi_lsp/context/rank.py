@@ -16,8 +16,9 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from kimi_lsp.context.definitions import callees, find_definition
 from kimi_lsp.context.failures import Failure, TestReport
-from kimi_lsp.context.imports import ModuleMap, callees, find_definition, importers_of, imports_of
+from kimi_lsp.context.imports import ModuleMap, importers_of, imports_of
 from kimi_lsp.context.relevance import bm25_scores, definitions_named_in, line_scores, test_source
 from kimi_lsp.workspace.index import WorkspaceIndex
 

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from kimi_lsp.context.imports import python_tree
+from kimi_lsp.context.definitions import python_tree
 from kimi_lsp.workspace.index import WorkspaceIndex
 
 __all__ = ["TestSource", "bm25_scores", "definitions_named_in", "line_scores", "terms", "test_source"]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from kimi_lsp.agent import job
 from kimi_lsp.context import ContextRequest, TokenEstimator, WorkspaceIndex, build_context
-from kimi_lsp.context.imports import ModuleMap, callees, find_definition
+from kimi_lsp.context.definitions import callees, find_definition
+from kimi_lsp.context.imports import ModuleMap
 from kimi_lsp.context.relevance import bm25_scores
 from kimi_lsp.settings import Settings
 
