@@ -7,7 +7,8 @@ in the server between requests; ``parse_test_output`` and ``is_secret_path`` are
 
 from kimi_lsp.context.assemble import build_context
 from kimi_lsp.context.budget import DEFAULT_BUDGET, MAX_BUDGET, TokenEstimator
-from kimi_lsp.context.failures import Failure, TestReport, parse_locations, parse_test_output
+from kimi_lsp.context.failures import Failure, TestReport, parse_test_output
+from kimi_lsp.context.locations import parse_locations
 from kimi_lsp.context.request import ContextFile, ContextRequest, ContextResult, Diagnostic
 from kimi_lsp.workspace.index import WorkspaceIndex
 from kimi_lsp.workspace.policy import is_secret_path

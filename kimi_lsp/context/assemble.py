@@ -9,27 +9,30 @@ budget counts every accepted character, so the prompt's estimate is exact and ne
 from __future__ import annotations
 
 import gc
-import os
-from pathlib import Path
 
 from kimi_lsp.context import prompt as render
 from kimi_lsp.context.budget import (
-    MAX_BUDGET,
-    MIN_BUDGET,
     Budget,
     TokenEstimator,
     cut_to_tokens,
     windows_around,
 )
 from kimi_lsp.context.failures import TestReport, parse_test_output
-from kimi_lsp.context.git import GitSignals, start_signals
-from kimi_lsp.context.imports import prepare_imports
+from kimi_lsp.context.git import request_signals
 from kimi_lsp.context.rank import Ranked, is_source_path, rank_files
-from kimi_lsp.context.repo_map import map_layout
-from kimi_lsp.context.request import ContextFile, ContextRequest, ContextResult, Diagnostic
+from kimi_lsp.context.repo_map import fitted_map, listing_tokens
+from kimi_lsp.context.request import (
+    ContextFile,
+    ContextRequest,
+    ContextResult,
+    check_budget,
+    check_diagnostics,
+    check_root,
+    check_target,
+    relative,
+)
 from kimi_lsp.errors import ConfigError
 from kimi_lsp.workspace.index import WorkspaceIndex
-from kimi_lsp.workspace.policy import is_secret_path, link_target
 
 __all__ = ["build_context"]
 
@@ -94,23 +97,23 @@ def build_context(
 
 
 def _build(request: ContextRequest, index: WorkspaceIndex | None, estimator: TokenEstimator | None) -> ContextResult:
-    root = _check_root(request.root)
+    root = check_root(request.root)
     warnings: list[str] = []
-    limit = _check_budget(request.budget, warnings)
+    limit = check_budget(request.budget, warnings)
     estimator = estimator or TokenEstimator()
     if index is None:
         index = WorkspaceIndex(root)
     elif index.root != root:
         raise ConfigError(f"the workspace index is for {index.root}, not {root}")
     for path, text in request.overlays.items():
-        relpath = _relative(root, path)
+        relpath = relative(root, path)
         if relpath is not None and index.text(relpath) != text:
             index.set_overlay(relpath, text)
-    wanted = _relative(root, request.target) if request.target else None
-    git = _git_signals(root, index, wanted)
+    wanted = relative(root, request.target) if request.target else None
+    git = request_signals(root, index, wanted)
     warnings.extend(index.warnings)
 
-    target = _check_target(root, index, request.target) if request.target else None
+    target = check_target(root, index, request.target) if request.target else None
     target_line = request.target_line
     if target is not None and target_line is not None:
         total = len((index.text(target) or "").splitlines())
@@ -119,7 +122,7 @@ def _build(request: ContextRequest, index: WorkspaceIndex | None, estimator: Tok
             target_line = None
 
     report = parse_test_output(request.test_output, root) if request.test_output else None
-    diagnostics = _diagnostics(root, request.diagnostics, warnings)
+    diagnostics = check_diagnostics(root, request.diagnostics, warnings)
     query = "\n".join(
         [request.task or "", (request.test_output or "")[-_QUERY_CHARS:], *(item.message for item in diagnostics)]
     )
@@ -227,12 +230,15 @@ class _Assembler:
         outline = self.index.outline(item.path)
         interest = item.lines or [1]
         radii = _TARGET_RADII if is_target or lead else _OTHER_RADII
-        attempts: list[tuple[int, bool]] = [(radius, True) for radius in radii]
-        attempts += [(3, False), (-1, True)]  # a narrow window without the outline; the outline alone
-        for radius, with_outline in attempts:
+        # The definitions that matter whole while they fit, then only the windows around the lines.
+        attempts: list[tuple[int, bool, list[tuple[int, int]]]] = [(r, True, item.spans) for r in radii]
+        if item.spans:
+            attempts += [(radius, True, []) for radius in radii]
+        attempts += [(3, False, []), (-1, True, [])]  # a narrow window without the outline; the outline alone
+        for radius, with_outline, spans in attempts:
             if radius < 0 and not outline:
                 break  # an outline-only excerpt of a file without an outline says nothing
-            windows = windows_around(interest, radius, len(lines)) if radius >= 0 else []
+            windows = windows_around(interest, radius, len(lines), spans) if radius >= 0 else []
             piece = render.render_excerpt(
                 item.path, lines, windows, outline if with_outline else (), item.reason, lossy
             )
@@ -259,107 +265,15 @@ class _Assembler:
         self.included.add(item.path)
         self.files.append(ContextFile(item.path, self.estimator.estimate(piece), item.reason, whole))
 
-    def _map_candidates(self) -> list[str]:
-        return [path for path in self.index.files() if path not in self.included]
-
     def map_listing_tokens(self) -> int:
         """About what the repository map costs with paths only (what the files section must leave)."""
-        chars = sum(len(path) + 3 for path in self._map_candidates())
-        return self.estimator.tokens_for_chars(chars) + 20
+        return listing_tokens(self.index, self.estimator, self.included)
 
     def add_map(self, focus: str | None) -> None:
-        """Paths of every remaining file grouped by folder, then outlines while room is left.
-
-        Files nearest the focus (same folder first) get listed and outlined first; the map itself is
-        printed in path order. The same map for the same listing, files and budget is reused.
-        """
-        estimator = self.estimator
-        key = (
-            self.index.listing_stamp,
-            focus,
-            frozenset(self.included),
-            self.budget.chars,
-            self.budget.limit,
-            estimator.chars_per_token,
-            estimator.factor,
-        )
-        cached = self.index.memo.get("map")
-        if cached is not None and cached[0] == key:
-            text, taken = cached[1]
-        else:
-            start = self.budget.chars
-            text = self._build_map(focus)
-            taken = self.budget.chars - start
-            self.index.memo["map"] = (key, (text, taken))
-            if text is not None:
-                self.sections["repository map"].append(text)
-            return
-        if text is not None and self.budget.take_chars(taken):
+        """The repository map in what the budget has left (see ``repo_map.fitted_map``)."""
+        text = fitted_map(self.index, self.budget, self.included, focus, self._title("repository map"))
+        if text is not None:
             self.sections["repository map"].append(text)
-
-    def _build_map(self, focus: str | None) -> str | None:
-        """The map's text, its characters taken from the budget; None when there is none."""
-        layout = map_layout(self.index, focus)
-        included = self.included
-        candidates = len(layout.rows) - sum(1 for path in included if path in layout.paths)
-        if not candidates:
-            return None
-        title = self._title("repository map")
-        more_note_room = 80  # "… N more files not listed" when paths alone do not fit
-        reserve = self.estimator.tokens_for_chars(more_note_room)
-        if not self.budget.take(title, reserve):
-            return None
-        # Paths nearest the focus first, while they fit: the budget accepts a piece exactly when the
-        # running total stays within max_chars, so the pieces are summed here and taken at once.
-        cap = self.budget.max_chars(reserve)
-        total = start = self.budget.chars
-        listed: dict[str, tuple[str, ...]] = {}
-        folders: set[str] = set()
-        for path, folder, file_chars, dir_chars in layout.rows:
-            if path in included:
-                continue
-            piece = file_chars if folder in folders else file_chars + dir_chars
-            if total + piece > cap:
-                break
-            total += piece
-            folders.add(folder)
-            listed[path] = ()
-        if not self.budget.take_chars(total - start, reserve):  # cannot fail: total <= cap
-            raise AssertionError("repository map sizing disagrees with the budget")
-        misses = 0
-        for path in listed:  # in the order they were listed: nearest the focus first
-            outline = self.index.outline(path, fast=True)
-            if not outline:
-                continue
-            extra = len(render.render_map_file("", outline)) - len(render.render_map_file(""))
-            if self.budget.take_chars(extra, reserve):
-                listed[path] = outline
-                misses = 0
-            else:
-                misses += 1
-                if misses >= 20 or self.budget.remaining < 40:
-                    break
-        parts = [title]
-        current: str | None = None
-        # Grouped by folder (each folder heading once, as counted above), files in name order.
-        for path in layout.printed:
-            shown = listed.get(path)
-            if shown is None:
-                continue
-            folder, _, name = path.rpartition("/")
-            if folder != current:
-                parts.append(render.render_map_dir(folder))
-                current = folder
-            parts.append(render.render_map_file(name, shown))
-        left_out = candidates - len(listed)
-        if left_out:
-            note = f"… {left_out} more files not listed\n"
-            self.budget.take(note)  # the room was reserved above
-            parts.append(note)
-        parts.append("\n")
-        self.budget.take("\n")
-        # The characters were taken piece by piece above; this is the same text, in path order.
-        return "".join(parts)
 
     def result(self, limit: int) -> ContextResult:
         texts = {name: "".join(pieces) for name, pieces in self.sections.items()}
@@ -398,136 +312,3 @@ def _whole_source(
                 return None
     others = [item for item in ranked if not is_source_path(item.path)]
     return sources + others
-
-
-def _git_signals(root: Path, index: WorkspaceIndex, target: str | None) -> GitSignals:
-    """Scan the index if it never was, and get the git signals, remembered on the index until a file
-    or the repository's state changes.
-
-    The git commands run in the background while the workspace is scanned. On a cold index they
-    also ``git grep`` for the target's module name, so finding its importers reads only the files
-    that name it (a warm index has every file's text already).
-    """
-    stamp = _git_stamp(root)
-    cached = index.memo.get("git")
-    if index.scanned and stamp is not None and cached is not None and cached[0] == (index.generation, stamp, target):
-        return cached[1]  # type: ignore[no-any-return]
-    mention = None if index.scanned or target is None else _module_word(target)
-    cold = not index.scanned
-    if cold:
-        index.begin_scan()  # first: the scan waits on this listing, the signals are needed later
-    try:
-        pending = start_signals(root, [target] if target else [], list_untracked=False, mention=mention)
-    except BaseException:
-        index.cancel_scan()
-        raise
-    try:
-        if cold:
-            if target is not None and target.endswith(".py"):
-                # Parsing the target's imports is the one big piece of work that needs no listing:
-                # done now, it fills time the scan would spend waiting for git.
-                index.preload(target)
-                prepare_imports(index, target)
-            index.scan()
-    except BaseException:
-        index.cancel_scan()
-        pending.close()
-        raise
-    result = pending.result(untracked=index.untracked() if index.is_git else ())
-    index.memo["git"] = ((index.generation, stamp, target), result)
-    return result
-
-
-def _module_word(target: str) -> str | None:
-    """The last part of the target's dotted module name (what every import of it spells out)."""
-    if not target.endswith(".py"):
-        return None
-    folder, _, name = target[:-3].rpartition("/")
-    word = folder.rpartition("/")[2] if name == "__init__" else name
-    return word if word.isidentifier() else None
-
-
-def _git_stamp(root: Path) -> tuple[int, ...] | None:
-    """Modification times of the files git rewrites on add, commit, checkout and reset; None outside git."""
-    for folder in (root, *root.parents):
-        git_dir = folder / ".git"
-        if git_dir.is_dir():
-            stamp = []
-            for name in ("index", "HEAD", "logs/HEAD", "packed-refs"):
-                try:
-                    stamp.append((git_dir / name).stat().st_mtime_ns)
-                except OSError:
-                    stamp.append(0)
-            return tuple(stamp)
-        if git_dir.exists():
-            return None  # a worktree's .git file: do not cache
-    return None
-
-
-def _check_root(root: Path) -> Path:
-    try:
-        resolved = Path(root).resolve()
-    except (OSError, RuntimeError) as exc:
-        raise ConfigError(f"cannot open the workspace root {root}: {exc}") from exc
-    if not resolved.is_dir():
-        raise ConfigError(f"the workspace root {root} is not a folder")
-    return resolved
-
-
-def _check_budget(budget: int, warnings: list[str]) -> int:
-    if not isinstance(budget, int) or isinstance(budget, bool) or budget < MIN_BUDGET:
-        raise ConfigError(
-            f"the context budget must be a whole number of tokens, at least {MIN_BUDGET} (got {budget!r})"
-        )
-    if budget > MAX_BUDGET:
-        warnings.append(f"budget {budget} lowered to {MAX_BUDGET} tokens to leave room for the conversation")
-        return MAX_BUDGET
-    return budget
-
-
-def _relative(root: Path, path: str) -> str | None:
-    """``path`` (relative to the root, or absolute inside it) as a clean workspace-relative POSIX path."""
-    candidate = Path(path)
-    full = candidate if candidate.is_absolute() else root / candidate
-    normal = Path(os.path.normpath(full))
-    try:
-        relpath = normal.relative_to(root).as_posix()
-    except ValueError:
-        return None
-    return None if relpath in ("", ".") else relpath
-
-
-def _check_target(root: Path, index: WorkspaceIndex, target: str) -> str:
-    relpath = _relative(root, target)
-    if relpath is None:
-        raise ConfigError(f"{target} is outside the workspace {root}")
-    if is_secret_path(relpath):
-        raise ConfigError(f"{relpath} looks like a secret file; it is never sent to the model")
-    linked = link_target(str(root), relpath)
-    if linked is not None and linked != relpath and is_secret_path(linked):
-        raise ConfigError(f"{relpath} links to {linked}, which looks like a secret file; it is never sent to the model")
-    if relpath not in index:
-        index.update(relpath)  # created after the last scan?
-    if relpath not in index:
-        if (root / relpath).is_file():
-            raise ConfigError(
-                f"{relpath} is not part of the workspace context (ignored by git, in a vendored or generated "
-                f"folder, a link outside the workspace, or larger than the size cap)"
-            )
-        raise ConfigError(f"no such file in the workspace: {relpath}")
-    if index.text(relpath) is None:
-        if not (root / relpath).exists():
-            raise ConfigError(f"no such file in the workspace: {relpath} (it was deleted)")
-        raise ConfigError(f"{relpath} is binary or larger than {index.max_file_bytes} bytes; it cannot be shown")
-    return relpath
-
-
-def _diagnostics(root: Path, items: tuple[Diagnostic, ...], warnings: list[str]) -> list[Diagnostic]:
-    kept: list[Diagnostic] = []
-    for item in items:
-        relpath = _relative(root, item.path)
-        if relpath is None or is_secret_path(relpath):
-            warnings.append(f"diagnostic for {item.path} left out: outside the workspace or a secret file")
-            continue
-        kept.append(Diagnostic(relpath, item.line, item.message, item.source, item.severity))
-    return kept

@@ -141,9 +141,15 @@ def cut_to_tokens(text: str, tokens: int, estimator: TokenEstimator, *, keep: st
     return note + "\n" + "\n".join(reversed(kept)) + "\n"
 
 
-def windows_around(lines: Sequence[int], radius: int, total: int) -> list[tuple[int, int]]:
-    """Merged, sorted 1-based inclusive line ranges of ``radius`` lines around each of ``lines``."""
-    spans = sorted((max(1, line - radius), min(total, line + radius)) for line in lines if 1 <= line <= max(total, 1))
+def windows_around(
+    lines: Sequence[int], radius: int, total: int, whole: Sequence[tuple[int, int]] = ()
+) -> list[tuple[int, int]]:
+    """Merged, sorted 1-based inclusive line ranges of ``radius`` lines around each of ``lines``, and
+    the ``whole`` ranges themselves."""
+    spans = sorted(
+        [(max(1, line - radius), min(total, line + radius)) for line in lines if 1 <= line <= max(total, 1)]
+        + [(max(1, first), min(total, last)) for first, last in whole]
+    )
     merged: list[tuple[int, int]] = []
     for start, end in spans:
         if merged and start <= merged[-1][1] + 1:

@@ -12,12 +12,13 @@ these tools' real outputs.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-__all__ = ["Failure", "TestReport", "parse_locations", "parse_test_output", "run_problem"]
+from kimi_lsp.context.locations import ANSI, frames_in, parse_locations, workspace_path
+
+__all__ = ["Failure", "TestReport", "parse_test_output", "run_problem"]
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,6 @@ class TestReport:
         return self.parsed and self.failed == 0 and self.errors == 0
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
 # pytest's closing line, with or without the ``=`` banner (``-q`` drops it).
 _PYTEST_WORDS = r"(?:failed|passed|skipped|errors?|xfailed|xpassed|deselected|warnings?|rerun)"
 # pytest 9 counts subtests apart (``120 subtests passed``): not tests, so not added to the counts.
@@ -70,11 +69,6 @@ _SUBTESTS_ROLLUP = re.compile(r"^contains \d+ failed subtests?$")
 _SECTION_BANNER = re.compile(r"^=+ (FAILURES|ERRORS|warnings summary|short test summary info) =+$")
 _SECTION_TITLE = re.compile(r"^_{3,} (.+?) _{3,}$")
 _ANY_BANNER = re.compile(r"^={5,}")
-
-# Traceback frames: pytest's ``path:12: Error`` / ``path:12: in func`` and Python's ``File "x", line 3``.
-_PYTEST_FRAME = re.compile(r"^((?:[A-Za-z]:)?[^\s:][^:\n]*?):(\d+):(?: (.*))?$")
-_PY_FRAME = re.compile(r'File "([^"\n]+)", line (\d+)')
-_GENERIC_LOC = re.compile(r"(?:^|(?<=[\s(\[\"'=]))((?:[A-Za-z]:)?[\w./\\@+-]*\w\.\w+):(\d+)(?=\b)")
 
 _UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in [\d.]+s")
 _UNITTEST_RESULT = re.compile(r"^(OK|FAILED)(?: \((.*)\))?\s*$")
@@ -89,7 +83,7 @@ def parse_test_output(output: str, root: Path | None = None, exit_code: int | No
     library, site-packages) are dropped. ``exit_code``, when given and nothing was recognised, turns a
     non-zero exit into one generic failure carrying the locations found in the text.
     """
-    text = _ANSI.sub("", output).replace("\r\n", "\n")
+    text = ANSI.sub("", output).replace("\r\n", "\n")
     lines = text.split("\n")
     report = _parse_pytest(lines, root)
     if report is None:
@@ -113,90 +107,6 @@ def parse_test_output(output: str, root: Path | None = None, exit_code: int | No
             )
         report = TestReport(0, 0, 0, 0, failures, None, parsed=False)
     return report
-
-
-def parse_locations(text: str, root: Path | None = None) -> list[tuple[str, int]]:
-    """Every ``path:line`` and ``File "path", line N`` in ``text``, in order, without repeats.
-
-    With ``root``, absolute paths under it become relative and paths outside it are dropped; relative
-    paths are kept as written (normalised). Without ``root`` every path is kept as written.
-    """
-    found: list[tuple[int, str, int]] = []
-    clean = _ANSI.sub("", text)
-    for match in _PY_FRAME.finditer(clean):
-        found.append((match.start(), match.group(1), int(match.group(2))))
-    for match in _GENERIC_LOC.finditer(clean):
-        found.append((match.start(), match.group(1), int(match.group(2))))
-    found.sort()
-    result: list[tuple[str, int]] = []
-    seen: set[tuple[str, int]] = set()
-    for _, raw, line in found:
-        path = _workspace_path(raw, root)
-        if path is None or line <= 0:
-            continue
-        key = (path, line)
-        if key not in seen:
-            seen.add(key)
-            result.append(key)
-    return result
-
-
-def _workspace_path(raw: str, root: Path | None) -> str | None:
-    """``raw`` as a workspace-relative POSIX path, or None when it lies outside ``root``."""
-    raw = raw.strip().replace("\\", "/")
-    if not raw:
-        return None
-    is_abs = raw.startswith("/") or bool(re.match(r"^[A-Za-z]:/", raw))
-    if root is None:
-        return raw
-    if is_abs:
-        root_text = str(root).replace("\\", "/").rstrip("/")
-        candidates = [root_text]
-        try:
-            resolved = os.path.realpath(root).replace("\\", "/").rstrip("/")
-            if resolved != root_text:
-                candidates.append(resolved)
-        except OSError:
-            pass
-        for prefix in candidates:
-            if raw.startswith(prefix + "/"):
-                return _normalise(raw[len(prefix) + 1 :])
-        return None
-    return _normalise(raw)
-
-
-def _normalise(relpath: str) -> str | None:
-    parts: list[str] = []
-    for part in PurePosixPath(relpath).parts:
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not parts:
-                return None  # climbs out of the workspace
-            parts.pop()
-            continue
-        parts.append(part)
-    return "/".join(parts) or None
-
-
-def _frames_in(block: list[str], root: Path | None) -> list[tuple[str, int]]:
-    frames: list[tuple[str, int]] = []
-    for line in block:
-        match = _PYTEST_FRAME.match(line)
-        raw: str | None = None
-        number = 0
-        if match and not line.startswith((" ", "E ")):
-            raw, number = match.group(1), int(match.group(2))
-        else:
-            py = _PY_FRAME.search(line)
-            if py:
-                raw, number = py.group(1), int(py.group(2))
-        if raw is None:
-            continue
-        path = _workspace_path(raw, root)
-        if path is not None and (not frames or frames[-1] != (path, number)):
-            frames.append((path, number))
-    return frames
 
 
 def _error_message(block: list[str]) -> str:
@@ -332,10 +242,10 @@ def _matching_section(test_id: str, sections: dict[str, list[str]]) -> str | Non
 
 
 def _failure(test_id: str, message: str, block: list[str], root: Path | None) -> Failure:
-    frames = _frames_in(block, root)
+    frames = frames_in(block, root)
     if not message:
         message = _error_message(block)
-    test_file = _workspace_path(test_id.split("::", 1)[0], root) if "::" in test_id else None
+    test_file = workspace_path(test_id.split("::", 1)[0], root) if "::" in test_id else None
     test_location = next((frame for frame in frames if frame[0] == test_file), None)
     deepest = frames[-1] if frames else None
     if deepest is None and test_file is not None:
@@ -380,7 +290,7 @@ def _parse_unittest(lines: list[str], root: Path | None) -> TestReport | None:
         block = lines[start + 1 : end]
         stop = next((i for i, line in enumerate(block) if _UNITTEST_RAN.match(line)), len(block))
         block = block[:stop]
-        frames = _frames_in(block, root)
+        frames = frames_in(block, root)
         deepest = frames[-1] if frames else None
         test_id = header.group(3) if "." in header.group(3) else header.group(2)
         failures.append(
@@ -440,7 +350,7 @@ def run_problem(exit_code: int | None, output: str, report: TestReport) -> str |
     (pytest's exit 4), no tests collected (pytest's exit 5, unittest's ``NO TESTS RAN``), and test files
     that could not be collected or imported.
     """
-    text = _ANSI.sub("", output)
+    text = ANSI.sub("", output)
     last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
     if exit_code == 127 or (exit_code not in (0, None) and not report.parsed and _NOT_FOUND.search(last)):
         return f"the test command was not found (exit {exit_code}): {last}"

@@ -3,7 +3,7 @@
 Everything returns empty (never raises) outside a repository, in a repository without commits, or
 when git itself is missing: these are hints, not requirements.
 
-The git commands are started together as background processes (``start_signals``, through
+The git commands are started together as background processes (``PendingSignals``, through
 ``workspace.git.start``) so they run on another core while Python scans the workspace;
 ``PendingSignals.result`` collects them.
 """
@@ -18,15 +18,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kimi_lsp.context.imports import prepare_imports
 from kimi_lsp.workspace import git
+from kimi_lsp.workspace.index import WorkspaceIndex
 from kimi_lsp.workspace.policy import is_secret_path, links_to_secret
 
 __all__ = [
     "Commit",
     "GitSignals",
     "PendingSignals",
+    "request_signals",
     "signals",
-    "start_signals",
 ]
 
 _DIFF_CAP = 2_000_000  # characters; a larger diff is cut, the budget trims it further anyway
@@ -144,21 +146,9 @@ class PendingSignals:
         self._processes = {}
 
 
-def start_signals(
-    root: Path,
-    target_paths: list[str],
-    *,
-    commit_limit: int = 5,
-    list_untracked: bool = True,
-    mention: str | None = None,
-) -> PendingSignals:
-    """Start the git commands for ``signals`` in the background and return at once."""
-    return PendingSignals(root, target_paths, commit_limit=commit_limit, list_untracked=list_untracked, mention=mention)
-
-
 def signals(root: Path, target_paths: list[str], commit_limit: int = 5) -> GitSignals:
     """Diff, changed paths (untracked files included) and recent commits, in one call."""
-    return start_signals(root, target_paths, commit_limit=commit_limit).result()
+    return PendingSignals(root, target_paths, commit_limit=commit_limit).result()
 
 
 def _split_raw(out: bytes) -> tuple[list[str], bytes]:
@@ -229,3 +219,67 @@ def _parse_log(out: str) -> list[Commit]:
             continue
         commits.append(Commit(fields[0], fields[1], fields[2], fields[3], tuple(lines[1:])))
     return commits
+
+
+def request_signals(root: Path, index: WorkspaceIndex, target: str | None) -> GitSignals:
+    """Scan the index if it never was, and get the git signals, remembered on the index until a file
+    or the repository's state changes.
+
+    The git commands run in the background while the workspace is scanned. On a cold index they
+    also ``git grep`` for the target's module name, so finding its importers reads only the files
+    that name it (a warm index has every file's text already).
+    """
+    stamp = _git_stamp(root)
+    cached = index.memo.get("git")
+    if index.scanned and stamp is not None and cached is not None and cached[0] == (index.generation, stamp, target):
+        return cached[1]  # type: ignore[no-any-return]
+    mention = None if index.scanned or target is None else _module_word(target)
+    cold = not index.scanned
+    if cold:
+        index.begin_scan()  # first: the scan waits on this listing, the signals are needed later
+    try:
+        pending = PendingSignals(root, [target] if target else [], list_untracked=False, mention=mention)
+    except BaseException:
+        index.cancel_scan()
+        raise
+    try:
+        if cold:
+            if target is not None and target.endswith(".py"):
+                # Parsing the target's imports is the one big piece of work that needs no listing:
+                # done now, it fills time the scan would spend waiting for git.
+                index.preload(target)
+                prepare_imports(index, target)
+            index.scan()
+    except BaseException:
+        index.cancel_scan()
+        pending.close()
+        raise
+    result = pending.result(untracked=index.untracked() if index.is_git else ())
+    index.memo["git"] = ((index.generation, stamp, target), result)
+    return result
+
+
+def _module_word(target: str) -> str | None:
+    """The last part of the target's dotted module name (what every import of it spells out)."""
+    if not target.endswith(".py"):
+        return None
+    folder, _, name = target[:-3].rpartition("/")
+    word = folder.rpartition("/")[2] if name == "__init__" else name
+    return word if word.isidentifier() else None
+
+
+def _git_stamp(root: Path) -> tuple[int, ...] | None:
+    """Modification times of the files git rewrites on add, commit, checkout and reset; None outside git."""
+    for folder in (root, *root.parents):
+        git_dir = folder / ".git"
+        if git_dir.is_dir():
+            stamp = []
+            for name in ("index", "HEAD", "logs/HEAD", "packed-refs"):
+                try:
+                    stamp.append((git_dir / name).stat().st_mtime_ns)
+                except OSError:
+                    stamp.append(0)
+            return tuple(stamp)
+        if git_dir.exists():
+            return None  # a worktree's .git file: do not cache
+    return None

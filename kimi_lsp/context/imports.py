@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable
 
 from kimi_lsp.workspace.index import WorkspaceIndex
 
 __all__ = [
     "ModuleMap",
-    "callees",
-    "find_definition",
-    "imported_modules",
+    "absolute_module",
     "importers_of",
     "imports_of",
     "prepare_imports",
@@ -78,7 +76,7 @@ class ModuleMap:
         return list(dict.fromkeys(found))
 
 
-def _absolute(module: str, level: int, importer_module: str, is_package: bool) -> str | None:
+def absolute_module(module: str, level: int, importer_module: str, is_package: bool) -> str | None:
     """The absolute module name of a relative import written in ``importer_module``."""
     if level == 0:
         return module
@@ -89,16 +87,6 @@ def _absolute(module: str, level: int, importer_module: str, is_package: bool) -
         return None
     base = parts[: len(parts) - (level - 1)]
     return ".".join([*base, module] if module else base)
-
-
-def imported_modules(
-    text: str, importer_module: str = "", is_package: bool = False
-) -> list[tuple[str, tuple[str, ...]]]:
-    """``(absolute module, imported names)`` pairs of a Python source, in order, via ``ast``."""
-    statements = _parsed_imports(text)
-    if statements is None:
-        return _regex_imports(text, importer_module, is_package)
-    return _absolute_imports(statements, importer_module, is_package)
 
 
 # An import statement as written: (module, relative level, imported names); level -1 marks ``import a, b``.
@@ -133,7 +121,7 @@ def _absolute_imports(
         if level < 0:
             result.append((module, ()))
             continue
-        absolute = _absolute(module, level, importer_module, is_package)
+        absolute = absolute_module(module, level, importer_module, is_package)
         if absolute is not None:
             result.append((absolute, names))
     return result
@@ -196,7 +184,7 @@ def _add_from(
 ) -> None:
     raw = match.group(1)
     level = len(raw) - len(raw.lstrip("."))
-    module = _absolute(raw[level:], level, importer_module, is_package)
+    module = absolute_module(raw[level:], level, importer_module, is_package)
     if module is None:
         return
     names_text = match.group(2).strip("()").replace("\\\n", " ")
@@ -266,106 +254,3 @@ def importers_of(
                 found.append(candidate)
                 break
     return sorted(found)
-
-
-# A module's top-level names: ("def", line, end line, names its body uses) for what it defines,
-# ("from", absolute module, attribute) for what it imports, and "*" for its star-imported modules.
-_Symbols = dict[str, tuple[str, int, int, tuple[str, ...]] | tuple[str, str, str | None]]
-_SYMBOLS_KEY = "imports.symbols"
-
-
-def _symbols_reader(module: str, is_package: bool) -> Callable[[str], _Symbols | None]:
-    def read(text: str) -> _Symbols | None:
-        try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return None
-        table: _Symbols = {}
-        stars: list[str] = []
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                # What a function calls says where its work is done; a class body names everything.
-                walked = ast.walk(node) if not isinstance(node, ast.ClassDef) else ()
-                used = tuple(dict.fromkeys(n.id for n in walked if isinstance(n, ast.Name)))
-                table[node.name] = ("def", node.lineno, node.end_lineno or node.lineno, used)
-            elif isinstance(node, ast.Assign | ast.AnnAssign):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    if isinstance(target, ast.Name):
-                        table.setdefault(target.id, ("def", node.lineno, node.end_lineno or node.lineno, ()))
-            elif isinstance(node, ast.Import):
-                for alias in node.names:
-                    local = alias.asname or alias.name.split(".")[0]
-                    table[local] = ("from", alias.name if alias.asname else local, None)
-            elif isinstance(node, ast.ImportFrom):
-                absolute = _absolute(node.module or "", node.level, module, is_package)
-                if absolute is None:
-                    continue
-                for alias in node.names:
-                    if alias.name == "*":
-                        stars.append(absolute)
-                    else:
-                        table.setdefault(alias.asname or alias.name, ("from", absolute, alias.name))
-        if stars:
-            table["*"] = ("from", ",".join(stars), None)
-        return table
-
-    return read
-
-
-def _symbols(index: WorkspaceIndex, modules: ModuleMap, path: str) -> _Symbols | None:
-    module = modules.module_of(path) or ""
-    return index.derived(path, _SYMBOLS_KEY, _symbols_reader(module, path.endswith("__init__.py")))
-
-
-def find_definition(
-    index: WorkspaceIndex, modules: ModuleMap, module: str, names: Sequence[str], depth: int = 6
-) -> tuple[str, int, int, tuple[str, ...]] | None:
-    """Where ``module.names[0]`` (then ``.names[1]``…) is defined in the workspace, following
-    re-exports (``from ._make import attrs`` in a package's ``__init__``) to the defining module.
-
-    Returns ``(path, first line, last line, names the definition uses)``; a module itself is
-    ``(path, 1, 1, ())``. None when it is not workspace code.
-    """
-    names = list(names)
-    while names and f"{module}.{names[0]}" in modules.by_module:  # a submodule, not an attribute
-        module = f"{module}.{names.pop(0)}"
-    path = modules.by_module.get(module)
-    if path is None:
-        return None
-    if not names:
-        return (path, 1, 1, ())
-    table = _symbols(index, modules, path) or {}
-    entry = table.get(names[0])
-    if entry is None and "*" in table and depth > 0:
-        for star in str(table["*"][1]).split(","):
-            found = find_definition(index, modules, star, names, depth - 1)
-            if found is not None:
-                return found
-        return None
-    if entry is None:
-        return None
-    if entry[0] == "def":
-        _, first, last, used = entry  # type: ignore[misc]
-        return (path, first, last, used)
-    if depth <= 0:
-        return None
-    _, source, attribute = entry  # type: ignore[misc]
-    rest = names[1:]
-    target = [attribute, *rest] if attribute else rest
-    return find_definition(index, modules, str(source), target, depth - 1)
-
-
-def callees(index: WorkspaceIndex, modules: ModuleMap, path: str, used: Iterable[str]) -> list[tuple[str, int, int]]:
-    """Definitions (in other workspace files) of the imported names a definition in ``path`` uses."""
-    table = _symbols(index, modules, path) or {}
-    found: list[tuple[str, int, int]] = []
-    for name in used:
-        entry = table.get(name)
-        if entry is None or entry[0] != "from":
-            continue
-        _, source, attribute = entry  # type: ignore[misc]
-        hit = find_definition(index, modules, str(source), [attribute] if attribute else [], depth=4)
-        if hit is not None and hit[0] != path:
-            found.append(hit[:3])
-    return found

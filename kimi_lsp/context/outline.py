@@ -45,33 +45,23 @@ _MARKDOWN = re.compile(r"^()#{1,3}\s+\S")
 _PY_FALLBACK = re.compile(r"^(\s*)(?:async\s+def|def|class)\s+\w+")
 _PY_FAST = re.compile(r"\n[ \t]*(?:def|class|async[ \t]+def)[ \t]+\w[^\n]*")
 
+# Each family of languages once, with every suffix it goes by.
 _BY_SUFFIX: dict[str, tuple[re.Pattern[str], ...]] = {
-    ".js": (_JS, _JS_METHOD),
-    ".jsx": (_JS, _JS_METHOD),
-    ".mjs": (_JS, _JS_METHOD),
-    ".cjs": (_JS, _JS_METHOD),
-    ".ts": (_JS, _JS_METHOD),
-    ".tsx": (_JS, _JS_METHOD),
-    ".go": (_GO,),
-    ".rs": (_RUST,),
-    ".java": (_JVM,),
-    ".kt": (_JVM,),
-    ".kts": (_JVM,),
-    ".scala": (_JVM,),
-    ".cs": (_JVM,),
-    ".swift": (_JVM,),
-    ".c": (_C_TYPE, _C),
-    ".h": (_C_TYPE, _C),
-    ".cc": (_C_TYPE, _C),
-    ".cpp": (_C_TYPE, _C),
-    ".hpp": (_C_TYPE, _C),
-    ".rb": (_RUBY,),
-    ".php": (_PHP,),
-    ".sh": (_SHELL,),
-    ".bash": (_SHELL,),
-    ".md": (_MARKDOWN,),
-    ".rst": (),
-    ".pyi": (_PY_FALLBACK,),
+    suffix: patterns
+    for suffixes, patterns in (
+        ((".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx"), (_JS, _JS_METHOD)),
+        ((".go",), (_GO,)),
+        ((".rs",), (_RUST,)),
+        ((".java", ".kt", ".kts", ".scala", ".cs", ".swift"), (_JVM,)),
+        ((".c", ".h", ".cc", ".cpp", ".hpp"), (_C_TYPE, _C)),
+        ((".rb",), (_RUBY,)),
+        ((".php",), (_PHP,)),
+        ((".sh", ".bash"), (_SHELL,)),
+        ((".md",), (_MARKDOWN,)),
+        ((".rst",), ()),
+        ((".pyi",), (_PY_FALLBACK,)),
+    )
+    for suffix in suffixes
 }
 _C_KEYWORDS = re.compile(r"^\s*(?:if|for|while|switch|return|else|do|case|sizeof|catch)\b")
 

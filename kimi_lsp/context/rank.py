@@ -2,8 +2,10 @@
 
 Every signal adds to a file's score and its reasons: the target; diagnostics; each workspace frame
 of each failure's traceback (the line that raised and the code the test called weigh most); the
-definitions of what the failing test's own code names, followed through re-exports to the defining
-module, and what those call; how much of the failure's wording a file shares (BM25); files changed
+definitions of what the failing test's own code names (a class's method, not just the class),
+followed through re-exports to the defining module, and what those call; the module the failing
+test's file is named after; the definitions the test's name spells out (shown whole in an excerpt
+while they fit); how much of the failure's wording a file shares (BM25); files changed
 in the working tree; the target's imports, importers and tests. Files the signals do not reach go
 into the repository map as outlines, unless the whole source fits (see ``assemble``).
 """
@@ -14,9 +16,10 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from kimi_lsp.context.definitions import callees, find_definition
 from kimi_lsp.context.failures import Failure, TestReport
-from kimi_lsp.context.imports import ModuleMap, callees, find_definition, importers_of, imports_of
-from kimi_lsp.context.relevance import bm25_scores, line_scores, test_source
+from kimi_lsp.context.imports import ModuleMap, importers_of, imports_of
+from kimi_lsp.context.relevance import bm25_scores, definitions_named_in, line_scores, test_source
 from kimi_lsp.workspace.index import WorkspaceIndex
 
 __all__ = ["Ranked", "is_source_path", "is_test_path", "rank_files"]
@@ -29,6 +32,8 @@ REASON_NAMED = "defines what the failing test uses"
 REASON_CALLEE = "called from the failure's code"
 REASON_LEXICAL = "shares the failure's words"
 REASON_FAILING_TEST = "failing test"
+REASON_TEST_FILE = "named like the failing test's file"
+REASON_TEST_NAME = "defines what the failing test's name says"
 REASON_DIAGNOSTIC = "diagnostic"
 REASON_CHANGED = "changed in working tree"
 REASON_IMPORTED = "imported by target"
@@ -42,10 +47,12 @@ _WEIGHTS = {
     REASON_RAISED: 4.0,
     REASON_CALLED: 4.0,
     REASON_TRACEBACK: 2.0,
-    REASON_NAMED: 1.5,
+    REASON_NAMED: 2.25,
     REASON_CALLEE: 0.3,
     REASON_LEXICAL: 6.0,  # times the file's BM25 score relative to the best file's
     REASON_FAILING_TEST: 2.5,
+    REASON_TEST_FILE: 2.0,
+    REASON_TEST_NAME: 0.5,
     REASON_CHANGED: 2.0,
     REASON_IMPORTED: 3.0,
     REASON_IMPORTER: 1.5,
@@ -54,7 +61,9 @@ _WEIGHTS = {
 _OUTSIDE = 0.4  # lexical weight outside the packages the failure runs through
 _INIT_NAMED = 0.5  # a definition in a package's __init__
 MAX_NEIGHBOURS = 40  # per kind; a module imported everywhere would otherwise flood the ranking
+MAX_SPAN = 120  # lines of one definition shown whole around the lines of interest
 MAX_LEXICAL = 40  # files kept from the lexical ranking (a long tail of single shared words says nothing)
+_NAME_CANDIDATES = 12  # best-ranked source files searched for the definitions a test's name spells out
 _LINE_HINTS = 12  # the best-ranked files without lines of interest get the lines richest in the failure's words
 
 _TEST_NAME = re.compile(r"(^test_.*|.*_test|.*\.test|.*\.spec|.*Test|.*Tests|.*_spec|^conftest)$")
@@ -63,13 +72,14 @@ _CODE = frozenset("py pyi js mjs cjs jsx ts tsx go rs java kt c h cc cpp hpp cs 
 
 @dataclass
 class Ranked:
-    """A file picked for the prompt: why (every reason, strongest first), its score, and which lines
-    (1-based) matter most in it."""
+    """A file picked for the prompt: why (every reason, strongest first), its score, which lines
+    (1-based) matter most in it, and which definitions (first and last line) to show whole if room allows."""
 
     path: str
     reasons: list[str] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     score: float = 0.0
+    spans: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def reason(self) -> str:
@@ -106,7 +116,14 @@ class _Scores:
         self.by_path: dict[str, Ranked] = {}
         self.order: list[str] = []  # first seen first: the tie-break
 
-    def add(self, path: str | None, reason: str, lines: Iterable[int | None] = (), weight: float = 1.0) -> None:
+    def add(
+        self,
+        path: str | None,
+        reason: str,
+        lines: Iterable[int | None] = (),
+        weight: float = 1.0,
+        spans: Iterable[tuple[int, int]] = (),
+    ) -> None:
         if path is None or path not in self.allowed:
             return
         ranked = self.by_path.get(path)
@@ -119,6 +136,10 @@ class _Scores:
         for line in lines:
             if line is not None and line > 0 and line not in ranked.lines:
                 ranked.lines.append(line)
+        for first, last in spans:
+            span = (first, min(last, first + MAX_SPAN - 1))
+            if span not in ranked.spans:
+                ranked.spans.append(span)
 
     def ranked(self) -> list[Ranked]:
         position = {path: index for index, path in enumerate(self.order)}
@@ -191,6 +212,8 @@ def rank_files(
             scores.add(path, REASON_TEST)
 
     ranked = scores.ranked()
+    if failures:
+        ranked = _add_test_names(index, scores, ranked, failures)
     if query.strip():
         for item in ranked[:_LINE_HINTS]:
             if len(item.lines) < 2 and not item.is_target:
@@ -198,6 +221,24 @@ def rank_files(
                 if text is not None:
                     item.lines.extend(line for line in line_scores(text, query) if line not in item.lines)
     return ranked
+
+
+def _add_test_names(
+    index: WorkspaceIndex, scores: _Scores, ranked: list[Ranked], failures: Sequence[Failure]
+) -> list[Ranked]:
+    """The best-ranked source files that define what a failing test's name spells out, with those
+    definitions' spans; ranked again."""
+    names = list(dict.fromkeys(failure.test_id.rpartition("::")[2] for failure in failures))
+    share = 1.0 / len(names)
+    sources = [item.path for item in ranked if is_source_path(item.path)][:_NAME_CANDIDATES]
+    changed = False
+    for name in names:
+        for path in sources:
+            spans = definitions_named_in(index, path, name)
+            if spans:
+                scores.add(path, REASON_TEST_NAME, [first for first, _ in spans], share, spans=spans)
+                changed = True
+    return scores.ranked() if changed else ranked
 
 
 def _package_folders(scores: _Scores) -> set[str]:
@@ -235,6 +276,8 @@ def _add_failure(index: WorkspaceIndex, modules: ModuleMap, scores: _Scores, fai
         scores.add(path, REASON_FAILING_TEST, lines, share)  # once per file: it is one test
     if test_file is None or test_file not in scores.allowed:
         return ""
+    for path, weight in _named_like(scores.allowed, test_file):
+        scores.add(path, REASON_TEST_FILE, weight=share * weight)
     package = (modules.module_of(test_file) or "").rpartition(".")[0]
     test_line = location[1] if location is not None and location[0] == test_file else None
     source = test_source(index, test_file, failure.test_id, test_line, package)
@@ -245,15 +288,40 @@ def _add_failure(index: WorkspaceIndex, modules: ModuleMap, scores: _Scores, fai
         found = find_definition(index, modules, module, [attribute, *rest] if attribute else rest)
         if found is not None and not is_test_path(found[0]):
             named.append(found)
-    for path, first, _last, _used in dict.fromkeys(named):
-        # A package's __init__ often only hands the work on: what it calls matters more.
-        weight = share * (_INIT_NAMED if path.endswith("/__init__.py") else 1.0)
-        scores.add(path, REASON_NAMED, [first] if first > 1 else [], weight)
+    counted: set[str] = set()
+    for path, first, last, _used in dict.fromkeys(named):
+        # A package's __init__ often only hands the work on: what it calls matters more. A file counts
+        # once however many of its definitions the test uses (a class, then its methods).
+        weight = 0.0 if path in counted else share * (_INIT_NAMED if path.endswith("/__init__.py") else 1.0)
+        counted.add(path)
+        definition = [(first, last)] if first > 1 else []
+        scores.add(path, REASON_NAMED, [first] if first > 1 else [], weight, spans=definition)
     for path, _first, _last, used in named:
         for callee, first, _ in callees(index, modules, path, used):
             if not is_test_path(callee):
                 scores.add(callee, REASON_CALLEE, [first], share)
     return source.text
+
+
+def _named_like(files: Collection[str], test_file: str) -> list[tuple[str, float]]:
+    """Source files a test file is named after (``tests/test_items.py``: ``items.py``, or the files of
+    an ``items/`` package, which share the weight), each with its share."""
+    stem = _stem(test_file)
+    subject = stem.removeprefix("test_").removesuffix("_test")
+    if not subject or subject == stem:
+        return []
+    modules, members = [], []
+    for path in files:
+        if subject not in path or not is_source_path(path):
+            continue  # cheap no for almost every file
+        parts = path.split("/")
+        if _stem(path) == subject and parts[-1] != "__init__.py":
+            modules.append(path)
+        elif subject in parts[:-1]:
+            members.append(path)
+    if modules:
+        return [(path, 1.0 / len(modules)) for path in modules]
+    return [(path, 1.0 / len(members) ** 0.5) for path in members]
 
 
 def _tests_by_name(files: Sequence[str], target: str) -> list[str]:

@@ -1,5 +1,5 @@
-"""What a failure says about where the bug is: the words it uses (BM25 over the source files) and the
-names the failing test's own code reaches for.
+"""What a failure says about where the bug is: the words it uses (BM25 over the source files), the
+names the failing test's own code reaches for, and the definitions its name spells out.
 
 The lexical score is Okapi BM25, written here rather than taken from ``bm25s``: that library's
 import alone (numpy and its sparse matrices) took 1.3 s on this machine, three times a whole context
@@ -17,9 +17,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from kimi_lsp.context.definitions import python_tree
 from kimi_lsp.workspace.index import WorkspaceIndex
 
-__all__ = ["TestSource", "bm25_scores", "line_scores", "terms", "test_source"]
+__all__ = ["TestSource", "bm25_scores", "definitions_named_in", "line_scores", "terms", "test_source"]
 
 _K1 = 1.2
 _FOCUS = 3.0  # chosen on the tuned half of tests/bench/bench_localize.py
@@ -27,7 +28,9 @@ _B = 0.75
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{1,}")
 _PARTS = re.compile(r"[a-z0-9]+|[A-Z][a-z0-9]*")
 _TERMS_KEY = "relevance.terms"
-_AST_KEY = "relevance.ast"
+_DEFINITIONS_KEY = "relevance.definitions"
+_DEFINED = re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+(\w+)", re.MULTILINE)
+_NAME_PARTS = re.compile(r"[a-z0-9]+|[A-Z][a-z0-9]*|[A-Z]+(?![a-z])")
 # Words every Python file and every pytest report is full of: they only dilute a query.
 _STOP = frozenset(
     "self cls def return import from none true false assert test tests the and for not with in is as if else "
@@ -122,13 +125,6 @@ class TestSource:
     imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # local name -> (module, attr)
 
 
-def _parsed(text: str) -> ast.Module | None:
-    try:
-        return ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-
-
 def _find_function(tree: ast.Module, chain: Sequence[str]) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     body: Iterable[ast.stmt] = tree.body
     found: ast.AST | None = None
@@ -178,7 +174,7 @@ def _dotted(node: ast.AST) -> str | None:
 
 def test_source(index: WorkspaceIndex, path: str, test_id: str, line: int | None, package: str = "") -> TestSource:
     """The failing test's function (found by name, else by ``line``) and the names it uses."""
-    tree = index.derived(path, _AST_KEY, _parsed)
+    tree = python_tree(index, path)
     text = index.text(path)
     if tree is None or text is None:
         return TestSource()
@@ -208,3 +204,52 @@ def test_source(index: WorkspaceIndex, path: str, test_id: str, line: int | None
     # Longest first within a root, so ``tomlkit.parse`` is not shadowed by a bare ``tomlkit``.
     source.names = sorted(seen, key=lambda name: (-name.count("."), name))
     return source
+
+
+def _name_parts(name: str) -> tuple[str, ...]:
+    return tuple(part.lower() for part in _NAME_PARTS.findall(name))
+
+
+def _definitions(tree: ast.Module) -> list[tuple[tuple[str, ...], int, int]]:
+    """Every class and function of a parsed Python source, methods too: (name's parts, first, last line).
+
+    Only statement bodies are walked: definitions are never inside expressions."""
+    found = []
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            found.append((_name_parts(node.name), node.lineno, node.end_lineno or node.lineno))
+        for name in ("body", "orelse", "finalbody", "handlers"):
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                stack.extend(child for child in value if isinstance(child, ast.stmt | ast.excepthandler))
+    return found
+
+
+def definitions_named_in(index: WorkspaceIndex, path: str, test_name: str) -> list[tuple[int, int]]:
+    """Line spans of the classes and functions of ``path`` that a test's name spells out.
+
+    ``test_skip_to_honours_ignored_comments`` names ``SkipTo`` and ``skip_to``: the words of the
+    definition's name, in order, among the test's. One-word names shorter than four letters
+    (``And``, ``get``) would match almost any test and are left out.
+    """
+    if not path.endswith(".py"):
+        return []
+    wanted = _name_parts(test_name.split("[", 1)[0])
+    if wanted[:1] == ("test",):
+        wanted = wanted[1:]
+
+    def named(parts: tuple[str, ...]) -> bool:
+        if not parts or (len(parts) == 1 and len(parts[0]) < 4):
+            return False
+        size = len(parts)
+        return any(wanted[start : start + size] == parts for start in range(len(wanted) - size + 1))
+
+    text = index.text(path) or ""
+    # Parsed only when a definition's name matches: most files have none.
+    if not any(named(_name_parts(name)) for name in _DEFINED.findall(text)):
+        return []
+    tree = python_tree(index, path)
+    found = index.derived(path, _DEFINITIONS_KEY, lambda _text: _definitions(tree)) if tree is not None else None
+    return [(first, last) for parts, first, last in found or () if named(parts)]

@@ -103,7 +103,11 @@ def test_traceback_and_diagnostic_files_are_ranked_with_their_reason(project: Pa
     )
 
     reasons = _reasons(result.files)
-    assert result.files[0].path == "pkg/models.py"  # the line that raised leads
+    # What the test calls, named by the test, its file and its name, leads; the line that raised follows.
+    assert [item.path for item in result.files[:2]] == ["pkg/core.py", "pkg/models.py"]
+    assert {"defines what the failing test uses", "named like the failing test's file"} <= set(
+        reasons["pkg/core.py"].split(", ")
+    )
     assert "traceback: raised here" in reasons["pkg/models.py"].split(", ")
     assert "failing test" in reasons["tests/test_core.py"].split(", ")
     assert "diagnostic" in reasons["pkg/unrelated.py"].split(", ")

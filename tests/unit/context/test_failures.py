@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kimi_lsp.context.failures import parse_locations, parse_test_output
+from kimi_lsp.context.failures import parse_test_output
+from kimi_lsp.context.locations import parse_locations
 
 PROJECT = {
     "pkg/__init__.py": "",

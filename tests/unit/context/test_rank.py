@@ -10,7 +10,8 @@ from pathlib import Path
 
 from kimi_lsp.agent import job
 from kimi_lsp.context import ContextRequest, TokenEstimator, WorkspaceIndex, build_context
-from kimi_lsp.context.imports import ModuleMap, find_definition
+from kimi_lsp.context.definitions import callees, find_definition
+from kimi_lsp.context.imports import ModuleMap
 from kimi_lsp.context.relevance import bm25_scores
 from kimi_lsp.settings import Settings
 
@@ -73,6 +74,31 @@ def test_find_definition_follows_re_exports_and_submodules(make_workspace: Calla
     assert find_definition(index, modules, "os", ["path"]) is None  # not workspace code
 
 
+def test_a_method_the_test_calls_is_found_with_what_it_hands_the_work_to(make_workspace: Callable[..., Path]) -> None:
+    root = make_workspace(
+        {
+            "engine/__init__.py": "from .environment import Environment\n",
+            "engine/environment.py": (
+                "from .parser import Parser\n\n\n"
+                "class Environment:\n"
+                "    def from_string(self, source):\n        return self.compile(source)\n\n"
+                "    def compile(self, source):\n        return self._parse(source)\n\n"
+                "    def _parse(self, source):\n        return Parser(source).parse()\n"
+            ),
+            "engine/parser.py": "class Parser:\n    def __init__(self, source):\n        self.source = source\n",
+        }
+    )
+    index = WorkspaceIndex(root)
+    index.scan()
+    modules = ModuleMap(index.files())
+    found = find_definition(index, modules, "engine", ["Environment", "from_string"])
+    assert found is not None and found[:3] == ("engine/environment.py", 5, 6)  # the method, not the class
+    # from_string -> self.compile -> self._parse -> Parser: the module that does the work.
+    assert ("engine/parser.py", 1, 3) in callees(index, modules, found[0], found[3])
+    whole_class = find_definition(index, modules, "engine", ["Environment"])
+    assert whole_class is not None and whole_class[1:3] == (4, 12)
+
+
 def test_the_failures_words_rank_the_files_that_share_them(make_workspace: Callable[..., Path]) -> None:
     root = make_workspace(REEXPORTED)
     index = WorkspaceIndex(root)
@@ -92,6 +118,47 @@ def test_source_that_does_not_fit_is_mapped_not_shown_whole(make_workspace: Call
     order = _order(result.files)
     assert "shapes/_area.py" in order
     assert "shapes/big.py" not in order or not next(item for item in result.files if item.path == "shapes/big.py").whole
+
+
+# A long module whose bug sits in a class the traceback never enters: the failing test names it only
+# in its own name, and its file only by its test file's name.
+_FILLER = "".join(f"LIMIT_{n} = {n}  # a long table of constants\n" for n in range(2400))
+NAMED_BY_THE_TEST: dict[str, str | bytes] = {
+    "grammar/__init__.py": "from .core import parse\n",
+    "grammar/core.py": (
+        "from .skipping import SkipTo\n\n\ndef parse(text):\n    return SkipTo(';').scan(text)\n\n\n" + _FILLER
+    ),
+    "grammar/skipping.py": (
+        _FILLER
+        + "class SkipTo:\n    def __init__(self, end):\n        self.end = end\n\n"
+        + "    def scan(self, text):\n"
+        + "".join(f"        step_{n} = {n}\n" for n in range(95))
+        + "        return text.split(self.end)[0].strip('#')  # the bug: comments are not skipped\n"
+    ),
+    "grammar/words.py": "def words(text):\n    return text.split()\n",
+    "tests/test_skipping.py": (
+        "import grammar\n\n\ndef test_skip_to_honours_comments():\n    assert grammar.parse('a # b; c;') == 'a '\n"
+    ),
+}
+
+
+def test_the_test_files_name_and_the_test_name_point_at_the_module_and_definition(
+    make_workspace: Callable[..., Path],
+) -> None:
+    root = make_workspace(NAMED_BY_THE_TEST)
+    result = build_context(ContextRequest(root=root, test_output=_pytest(root), budget=12_000))
+
+    reasons = {item.path: item.reason.split(", ") for item in result.files}
+    assert "named like the failing test's file" in reasons["grammar/skipping.py"]
+    assert "defines what the failing test's name says" in reasons["grammar/skipping.py"]
+    assert "named like the failing test's file" not in reasons.get("grammar/core.py", [])
+    # The file is too long to show whole: the class the test's name spells out is shown in full.
+    shown = next(item for item in result.files if item.path == "grammar/skipping.py")
+    assert not shown.whole
+    last = NAMED_BY_THE_TEST["grammar/skipping.py"].count("\n")  # type: ignore[union-attr]
+    rows = set(result.prompt.split("\n"))
+    assert {f"{last - 100}| class SkipTo:", f"{last - 45}|         step_50 = 50"} <= rows
+    assert f"{last}|         return text.split(self.end)[0].strip('#')  # the bug: comments are not skipped" in rows
 
 
 def test_first_prompt_states_the_task_and_the_failures_once(make_workspace: Callable[..., Path]) -> None:
