@@ -1,66 +1,33 @@
-"""Fixture workspaces for the context engine tests: real folders and real git repositories."""
+"""The rule that keeps unit tests in-process (their fixture workspaces are in ``tests/conftest.py``).
+
+Unit tests run no program but git (fixture repositories, and the git layer under test). A test that runs
+kimi-lsp, a test command, the sandbox or an editor belongs under ``tests/integration/`` (or ``tests/e2e/``);
+the ``in_process_only`` guard below fails any unit test that starts another program, so the split stays true.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 import pytest
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test Author",
-    "GIT_AUTHOR_EMAIL": "author@example.com",
-    "GIT_COMMITTER_NAME": "Test Author",
-    "GIT_COMMITTER_EMAIL": "author@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
+UNIT_PROGRAMS = frozenset({"git"})
 
 
-@pytest.fixture
-def git() -> Callable[..., str]:
-    """Run git in a folder with a fixed identity and no user or system config."""
-    return run_git
+@pytest.fixture(autouse=True)
+def in_process_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail a unit test that starts any program but git (``subprocess`` and ``asyncio`` both go through Popen)."""
+    original = subprocess.Popen.__init__
 
+    def guarded(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+        argv = [args] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+        program = os.path.basename(os.fsdecode(argv[0])) if argv else ""
+        if kwargs.get("shell") or program not in UNIT_PROGRAMS:
+            raise AssertionError(
+                f"a unit test started {program or args!r}: tests that run programs belong in tests/integration/"
+            )
+        original(self, args, *rest, **kwargs)
 
-def run_git(root: Path, *args: str) -> str:
-    env = {**os.environ, **GIT_ENV, "HOME": str(root)}
-    completed = subprocess.run(
-        ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return completed.stdout
-
-
-def write_files(root: Path, files: dict[str, str | bytes]) -> None:
-    for relpath, content in files.items():
-        path = root / relpath
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-
-
-@pytest.fixture
-def make_workspace(tmp_path: Path) -> Callable[..., Path]:
-    """Build a workspace from ``{relpath: content}``; ``git=True`` makes it a repository,
-    ``commit=True`` commits everything written so far."""
-
-    def make(files: dict[str, str | bytes], *, git: bool = True, commit: bool = True) -> Path:
-        root = tmp_path / "ws"
-        root.mkdir(exist_ok=True)
-        write_files(root, files)
-        if git:
-            run_git(root, "init", "-q")
-            if commit:
-                run_git(root, "add", "-A")
-                run_git(root, "commit", "-q", "-m", "initial commit")
-        return root
-
-    return make
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
