@@ -20,7 +20,10 @@ test (it must fail), puts the fix commit's version of the file in place, runs it
 and records the test output and the changed line ranges. ``--python`` names the interpreter that runs
 the tests (it needs pytest, and what the projects' test modules import: markupsafe and trio for jinja2,
 markupsafe, ephemeral-port-reserve and pytest-xprocess for werkzeug, simplejson for marshmallow, pretend
-for packaging); the package under test is imported from the tree itself.
+for packaging, freezegun and coverage for humanize); the package under test is imported from the tree itself.
+Use an interpreter with only these: humanize's ``filterwarnings = error`` makes any other pytest plugin's
+warning an error. The output is recorded as pytest prints it, in colour where a project's settings ask for
+it (humanize's do), as the job's own test run would see it.
 
 Per bug and in total it reports, for the prompt the job builds (``agent.job``'s request construction
 and task text around ``build_context``): whether every line the fix changed is shown, the fixed file's
@@ -348,12 +351,13 @@ def summary(rows: list[dict[str, Any]], title: str) -> str:
 
 
 def headline(rows: list[dict[str, Any]], title: str) -> str:
-    """The goal's three figures on one line: fixed lines shown, fixed file in the top 3, starting within 8K."""
+    """The goal's figures on one line: fixed lines shown, fixed file first and in the top 3, starting within 8K."""
     n = len(rows)
     shown = sum(row["shown"] for row in rows)
+    first = sum(1 for row in rows if row["rank"] == 1)
     top3 = sum(1 for row in rows if row["rank"] is not None and row["rank"] <= 3)
     near = sum(1 for row in rows if row["offset"] is not None and row["offset"] <= 8000)
-    return f"{title}: shown {_pct(shown, n)}, top 3 {_pct(top3, n)}, within 8K {_pct(near, n)}"
+    return f"{title}: shown {_pct(shown, n)}, first {_pct(first, n)}, top 3 {_pct(top3, n)}, within 8K {_pct(near, n)}"
 
 
 def _validate_all(bugs: list[Bug], python: str, mirrors: Path, stored: trees.Trees) -> int:
