@@ -77,10 +77,6 @@ class Budget:
     def remaining(self) -> int:
         return max(0, self.limit - self.used)
 
-    def fits(self, text: str, reserve: int = 0) -> bool:
-        """True when ``text`` fits while still leaving ``reserve`` tokens free."""
-        return self.estimator.tokens_for_chars(self.chars + len(text)) + reserve <= self.limit
-
     def take(self, text: str, reserve: int = 0) -> bool:
         """Accept ``text`` if it fits (leaving ``reserve``); say whether it was accepted."""
         return self.take_chars(len(text), reserve)

@@ -230,7 +230,7 @@ def request_signals(root: Path, index: WorkspaceIndex, target: str | None) -> Gi
     that name it (a warm index has every file's text already).
     """
     stamp = _git_stamp(root)
-    cached = index.memo.get("git")
+    cached = index.caches.get("git")
     if index.scanned and stamp is not None and cached is not None and cached[0] == (index.generation, stamp, target):
         return cached[1]  # type: ignore[no-any-return]
     mention = None if index.scanned or target is None else _module_word(target)
@@ -255,7 +255,7 @@ def request_signals(root: Path, index: WorkspaceIndex, target: str | None) -> Gi
         pending.close()
         raise
     result = pending.result(untracked=index.untracked() if index.is_git else ())
-    index.memo["git"] = ((index.generation, stamp, target), result)
+    index.caches["git"] = ((index.generation, stamp, target), result)
     return result
 
 

@@ -32,11 +32,11 @@ def map_layout(index: WorkspaceIndex, focus: str | None) -> MapLayout:
     """The layout of ``index.listable()`` around ``focus`` (memoized on the index)."""
     focus_folder = focus.rpartition("/")[0] if focus and "/" in focus else ""
     key = (index.listing_stamp, focus_folder if focus else None)
-    cached = index.memo.get("map layout")
+    cached = index.caches.get("map layout")
     if cached is not None and cached[0] == key:
         return cached[1]  # type: ignore[no-any-return]
     layout = _layout(index.listable(), focus_folder.split("/") if focus_folder else [])
-    index.memo["map layout"] = (key, layout)
+    index.caches["map layout"] = (key, layout)
     return layout
 
 
@@ -91,13 +91,13 @@ def fitted_map(
         estimator.chars_per_token,
         estimator.factor,
     )
-    cached = index.memo.get("map")
+    cached = index.caches.get("map")
     if cached is not None and cached[0] == key:
         text, taken = cached[1]
         return text if text is not None and budget.take_chars(taken) else None
     start = budget.chars
     text = _build_map(index, budget, included, focus, title)
-    index.memo["map"] = (key, (text, budget.chars - start))
+    index.caches["map"] = (key, (text, budget.chars - start))
     return text
 
 

@@ -71,7 +71,7 @@ class WorkspaceIndex:
         self._rules = IgnoreRules()
         self._allowed = ShownPaths().allowed
         self.generation = 0  # bumped on every change, so callers can cache what they derive from the index
-        self.memo: dict[str, Any] = {}  # such caches, keyed by the caller
+        self.caches: dict[str, Any] = {}  # what callers derive from the index (the map, git signals), by name
         for relpath, text in (overlays or {}).items():
             self.set_overlay(relpath, text)
 
