@@ -25,6 +25,7 @@ from types import TracebackType
 
 from kimi_lsp.agent.snapshot import Original, ShadowDiff, Snapshot, is_heavy_dir
 from kimi_lsp.errors import KimiError
+from kimi_lsp.processes import alive
 from kimi_lsp.workspace import git
 from kimi_lsp.workspace.listing import walk
 from kimi_lsp.workspace.paths import is_plain_relpath, resolve_in_root
@@ -72,21 +73,11 @@ def sweep_orphans(parent: Path) -> list[Path]:
         if not name.startswith(SHADOW_PREFIX) or not entry.is_dir() or entry.is_symlink():
             continue
         pid_text = name[len(SHADOW_PREFIX) :].split("-", 1)[0]
-        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+        if not pid_text.isdigit() or alive(int(pid_text)):
             continue
         shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry)
     return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
 
 
 class Shadow:

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from kimi_lsp.processes import alive
 
-def alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # "pid (name) state ...": the name may hold spaces and parentheses, so the state follows the last ")".
-    return stat.rpartition(")")[2].split()[0] != "Z"
+__all__ = ["alive", "hanging_unittest"]
 
 
 def hanging_unittest(marker: Path) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kimi_lsp.agent.sandbox import run_command, test_env
+from kimi_lsp.processes import alive
 
 # A child that starts a grandchild ignoring SIGTERM, prints both pids, then hangs.
 HANG = """
@@ -24,26 +24,14 @@ time.sleep(300)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"  # a zombie is dead; only its parent (init here) has not reaped it yet
-
-
 def _wait_dead(pids: list[int], deadline: float = 5.0) -> list[int]:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
-        alive = [pid for pid in pids if _alive(pid)]
+        alive = [pid for pid in pids if alive(pid)]
         if not alive:
             return []
         time.sleep(0.02)
-    return [pid for pid in pids if _alive(pid)]
+    return [pid for pid in pids if alive(pid)]
 
 
 async def _start_hang(tmp_path: Path, limit: float) -> tuple[asyncio.Task, list[int], asyncio.Event]:
@@ -69,7 +57,7 @@ async def _start_hang(tmp_path: Path, limit: float) -> tuple[asyncio.Task, list[
 async def test_cancel_kills_the_whole_process_group(tmp_path: Path) -> None:
     task, pids, seen = await _start_hang(tmp_path, limit=60)
     await asyncio.wait_for(seen.wait(), 20)
-    assert all(_alive(pid) for pid in pids)
+    assert all(alive(pid) for pid in pids)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

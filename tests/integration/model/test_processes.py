@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from kimi_lsp.testing.processes import alive
+from kimi_lsp.processes import alive
 
 
 def test_an_exited_child_not_yet_reaped_is_gone_even_with_a_space_in_its_name():
