@@ -27,8 +27,8 @@ time.sleep(300)
 def _wait_dead(pids: list[int], deadline: float = 5.0) -> list[int]:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
-        alive = [pid for pid in pids if alive(pid)]
-        if not alive:
+        running = [pid for pid in pids if alive(pid)]
+        if not running:
             return []
         time.sleep(0.02)
     return [pid for pid in pids if alive(pid)]
