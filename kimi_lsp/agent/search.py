@@ -18,6 +18,7 @@ import regex
 
 from kimi_lsp.agent.tool_specs import GREP_LINE_CHARS, GREP_MAX_FILE_BYTES, LIST_MAX_ITEMS
 from kimi_lsp.errors import ToolError
+from kimi_lsp.workspace.globs import glob_regex
 from kimi_lsp.workspace.listing import walk_shown
 from kimi_lsp.workspace.paths import relpath_of
 from kimi_lsp.workspace.reading import open_confined
@@ -38,52 +39,10 @@ def clean_glob(pattern: str) -> str:
 
 
 def glob_to_regex(pattern: str) -> Glob:
-    """A regex for a ``/``-separated glob: ``**`` spans folders, ``*`` and ``?`` stay within one.
-
-    Sets follow :mod:`fnmatch`: ``[!a]`` negates, a ``]`` right after the opening bracket is a member, and
-    an unclosed ``[`` is literal. A set that is still invalid (``[z-a]``) is a :class:`ToolError`.
-    """
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif pattern[i] == "[":
-            first = i + 2 if pattern.startswith("!", i + 1) else i + 1
-            end = pattern.find("]", first + 1 if pattern.startswith("]", first) else first)
-            if end == -1:
-                out.append(re.escape("["))
-                i += 1
-            else:
-                negate = first == i + 2
-                body = pattern[first:end].replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
-                if body.startswith("^"):
-                    body = "\\" + body
-                out.append(("[^" if negate else "[") + body + "]")
-                i = end + 1
-        elif pattern[i] == "{":
-            end = pattern.find("}", i + 1)
-            if end == -1:
-                out.append(re.escape("{"))
-                i += 1
-            else:
-                out.append("(?:" + "|".join(re.escape(p) for p in pattern[i + 1 : end].split(",")) + ")")
-                i = end + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
+    """The model's glob compiled whole (see ``workspace.globs``); a set that is still invalid (``[z-a]``) is a
+    :class:`ToolError`."""
     try:
-        return Glob(regex.compile("".join(out) + r"\Z"))
+        return Glob(regex.compile(glob_regex(pattern) + r"\Z"))
     except regex.error as exc:
         raise ToolError(f"invalid glob pattern {pattern!r}: {exc}; use *, **, ? and [abc] only") from None
 

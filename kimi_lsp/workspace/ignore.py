@@ -7,11 +7,12 @@ own folder and below, later rules winning, as git does.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import regex
+
+from kimi_lsp.workspace.globs import glob_regex
 
 __all__ = ["IgnoreRules"]
 
@@ -22,47 +23,6 @@ class _Rule:
     regex: Any  # a compiled ``regex`` pattern: it can be stopped, unlike ``re``
     negate: bool
     dir_only: bool
-
-
-def _translate(pattern: str) -> str:
-    """Glob to regex over a slash-separated path, with git's ``**`` meaning."""
-    out: list[str] = []
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if pattern.startswith("**/", index):
-            out.append("(?:.*/)?")
-            index += 3
-        elif pattern.startswith("/**", index) and index + 3 == len(pattern):
-            out.append("/.*")
-            index += 3
-        elif pattern.startswith("**", index):
-            out.append(".*")
-            index += 2
-        elif char == "*":
-            out.append("[^/]*")
-            index += 1
-        elif char == "?":
-            out.append("[^/]")
-            index += 1
-        elif char == "[":
-            end = pattern.find("]", index + 1)
-            if end == -1:
-                out.append(re.escape(char))
-                index += 1
-            else:
-                body = pattern[index + 1 : end].replace("\\", "\\\\")
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                index = end + 1
-        elif char == "\\" and index + 1 < len(pattern):
-            out.append(re.escape(pattern[index + 1]))
-            index += 2
-        else:
-            out.append(re.escape(char))
-            index += 1
-    return "".join(out)
 
 
 _MATCH_SECONDS = 0.05
@@ -90,7 +50,7 @@ class IgnoreRules:
             anchored = "/" in line
             line = line.lstrip("/")
             try:
-                compiled = regex.compile(("" if anchored else "(?:.*/)?") + _translate(line) + "$")
+                compiled = regex.compile(("" if anchored else "(?:.*/)?") + glob_regex(line, gitignore=True) + "$")
             except regex.error:
                 continue  # a rule git would not understand either: skipped, the rest still apply
             self._rules.append(_Rule(base.strip("/"), compiled, negate, dir_only))
