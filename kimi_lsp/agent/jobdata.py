@@ -12,6 +12,7 @@ from kimi_lsp.agent.snapshot import FileChange
 from kimi_lsp.agent.transcript import new_job_id
 from kimi_lsp.context import Diagnostic
 from kimi_lsp.model.types import Usage
+from kimi_lsp.workspace.text import cut_middle
 
 __all__ = ["JobKind", "JobRequest", "JobResult", "Status", "TestRun"]
 
@@ -73,10 +74,8 @@ class TestRun:
             counts += "; TIMED OUT"
         if self.problem:
             counts += f"; {self.problem}"
-        output = self.output
-        if len(output) > TEST_OUTPUT_FOR_MODEL:
-            half = TEST_OUTPUT_FOR_MODEL // 2
-            output = output[:half] + "\n[... output cut ...]\n" + output[-half:]
+        half = TEST_OUTPUT_FOR_MODEL // 2
+        output = cut_middle(self.output, half, half)
         return f"{counts}\n```\n{output}\n```"
 
 

@@ -17,6 +17,7 @@ from kimi_lsp.agent.sandbox import CommandResult, Sandbox
 from kimi_lsp.agent.tool_specs import TEST_OUTPUT_HEAD, TEST_OUTPUT_TAIL, ToolResult
 from kimi_lsp.context.failures import TestReport, parse_test_output, run_problem
 from kimi_lsp.errors import ToolError
+from kimi_lsp.workspace.text import cut_middle
 
 __all__ = ["CommandTools", "parse_selection", "run_test_command"]
 
@@ -83,7 +84,7 @@ class CommandTools:
             if result.timed_out
             else f"exit code {result.exit_code}"
         )
-        body = _cut_middle(result.output, TEST_OUTPUT_HEAD, TEST_OUTPUT_TAIL)
+        body = cut_middle(result.output, TEST_OUTPUT_HEAD, TEST_OUTPUT_TAIL)
         return ToolResult(
             f"$ {command}\n{status} ({result.duration:.1f}s)\n{body}", ok=not result.timed_out, target=command
         )
@@ -104,13 +105,6 @@ def parse_selection(raw: Any) -> list[str]:
             # pytest (and argparse-style runners) read '@file' as a file of more arguments.
             raise ToolError(f"'{item}' starts with '@' (an argument file); selection takes test ids or paths only")
     return cleaned
-
-
-def _cut_middle(text: str, head: int, tail: int) -> str:
-    if len(text) <= head + tail:
-        return text
-    omitted = len(text) - head - tail
-    return f"{text[:head]}\n... [{omitted} characters omitted] ...\n{text[-tail:]}"
 
 
 def _format_tests(command: str, result: CommandResult, report: TestReport) -> str:
@@ -136,5 +130,5 @@ def _format_tests(command: str, result: CommandResult, report: TestReport) -> st
         if len(report.failures) > _FAILURES_SHOWN:
             out.append(f"  ... and {len(report.failures) - _FAILURES_SHOWN} more")
     out.append("Output:" if len(result.output) <= TEST_OUTPUT_HEAD + TEST_OUTPUT_TAIL else "Output (head and tail):")
-    out.append(_cut_middle(result.output, TEST_OUTPUT_HEAD, TEST_OUTPUT_TAIL))
+    out.append(cut_middle(result.output, TEST_OUTPUT_HEAD, TEST_OUTPUT_TAIL))
     return "\n".join(out)

@@ -12,6 +12,14 @@ from kimi_lsp.errors import ToolError
 from kimi_lsp.workspace.paths import is_plain_relpath
 
 
+def cut_middle(text: str, head: int, tail: int) -> str:
+    """``text`` with its middle cut out when longer than ``head + tail`` characters, saying how much went."""
+    if len(text) <= head + tail:
+        return text
+    omitted = len(text) - head - tail
+    return f"{text[:head]}\n... [{omitted} characters omitted] ...\n{text[-tail:] if tail else ''}"
+
+
 def eol_of(text: str) -> str:
     """The file's dominant line ending."""
     return "\r\n" if text.count("\r\n") * 2 > text.count("\n") else "\n"
