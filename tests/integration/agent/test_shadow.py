@@ -1,4 +1,4 @@
-"""Shadow: the tests that run programs (moved from ``tests/unit/agent/test_shadow.py``)."""
+"""The shadow sweep against real processes: a shadow whose owner died is removed, a live owner's is kept."""
 
 from __future__ import annotations
 

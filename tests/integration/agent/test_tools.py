@@ -1,4 +1,4 @@
-"""Tools: the tests that run programs (moved from ``tests/unit/agent/test_tools.py``)."""
+"""RunTests and Shell running real commands: counts, the API key kept out, one place for output no parser knows."""
 
 from __future__ import annotations
 

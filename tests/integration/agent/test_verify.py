@@ -1,4 +1,4 @@
-"""Verify: the tests that run programs (moved from ``tests/unit/agent/test_verify.py``)."""
+"""Verification running the real test command with the user's test files put back, then the model's again."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Failures: the tests that run programs (moved from ``tests/unit/context/test_failures.py``)."""
+"""Parsing the output of real pytest and unittest runs: counts, failing tests, the raising line, collection errors."""
 
 from __future__ import annotations
 

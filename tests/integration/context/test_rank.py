@@ -1,4 +1,4 @@
-"""Rank: the tests that run programs (moved from ``tests/unit/context/test_rank.py``)."""
+"""Ranking from real pytest output: re-exports followed, names the test spells out, one Task and one failures part."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Attack round2: the tests that run programs (moved from ``tests/unit/workspace/test_attack_round2.py``)."""
+"""Attacks that need a second process: a folder swapped for a link during writes, globs built to hang the job."""
 
 from __future__ import annotations
 
