@@ -4,7 +4,7 @@ Only ``kimi-lsp demo``, the benchmarks and the tests import this package.
 """
 
 from kimi_lsp.testing.clock import RecordedSleep
-from kimi_lsp.testing.script import Fault, ScriptedCall, Turn
+from kimi_lsp.testing.script import Fault, ScriptedCall, Turn, tool_call
 from kimi_lsp.testing.stand_in import STAND_IN_KEY, RecordedRequest, StandIn, Violation
 
 __all__ = [
@@ -16,4 +16,5 @@ __all__ = [
     "StandIn",
     "Turn",
     "Violation",
+    "tool_call",
 ]

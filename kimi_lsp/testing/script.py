@@ -7,9 +7,12 @@ request consumes the next turn.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from kimi_lsp.model.types import ToolCall
 
 FaultKind = Literal[
     "rate_limit",  # 429 rate_limit_reached_error with Retry-After
@@ -80,6 +83,13 @@ class ScriptedCall:
     name: str
     arguments: Mapping[str, Any] | str
     id: str | None = None
+
+
+def tool_call(name: str, arguments: object | str, n: int = 0) -> ToolCall:
+    """The call the model would make, as the loop hands it to a toolbox: Kimi's id ``functions.{name}:{n}``,
+    the arguments as JSON text (a string is taken as the raw text, to send broken JSON)."""
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return ToolCall(f"functions.{name}:{n}", name, text)
 
 
 UsageShape = Literal["moonshot", "openai"]

@@ -10,7 +10,8 @@ import pytest
 from kimi_lsp.agent import job
 from kimi_lsp.agent.tools import Toolbox
 from kimi_lsp.settings import Settings
-from tests.unit.agent.test_tools import TEST_FILE, call, make_ws
+from kimi_lsp.testing import tool_call as call
+from tests.unit.agent.test_tools import TEST_FILE, make_ws
 
 
 @pytest.fixture

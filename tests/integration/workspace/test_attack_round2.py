@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from kimi_lsp.agent.tools import Toolbox
-from tests.unit.workspace.test_attack_round2 import SLOW_GLOB, call, make_ws
+from kimi_lsp.testing import tool_call as call
+from tests.unit.workspace.test_attack_round2 import SLOW_GLOB, make_ws
 
 _SWAPPER = """
 import ctypes, os, sys

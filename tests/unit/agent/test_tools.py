@@ -10,12 +10,7 @@ from pathlib import Path
 import pytest
 
 from kimi_lsp.agent.tools import Toolbox
-from kimi_lsp.model.types import ToolCall
-
-
-def call(name: str, args: object | str, n: int = 0) -> ToolCall:
-    text = args if isinstance(args, str) else json.dumps(args)
-    return ToolCall(f"functions.{name}:{n}", name, text)
+from kimi_lsp.testing import tool_call as call
 
 
 def make_ws(tmp_path: Path) -> Path:

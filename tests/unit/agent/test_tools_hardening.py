@@ -12,11 +12,7 @@ from pathlib import Path
 import pytest
 
 from kimi_lsp.agent.tools import Toolbox
-from kimi_lsp.model.types import ToolCall
-
-
-def call(name: str, args: object) -> ToolCall:
-    return ToolCall(f"functions.{name}:0", name, json.dumps(args))
+from kimi_lsp.testing import tool_call as call
 
 
 @pytest.fixture

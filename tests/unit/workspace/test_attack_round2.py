@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import unicodedata
 from pathlib import Path
@@ -21,8 +20,8 @@ from kimi_lsp.agent.snapshot import FileChange
 from kimi_lsp.agent.tools import Toolbox
 from kimi_lsp.agent.writeback import apply_changes
 from kimi_lsp.errors import KimiError, ToolError
-from kimi_lsp.model.types import ToolCall
 from kimi_lsp.settings import SPECS, Settings, load_settings
+from kimi_lsp.testing import tool_call as call
 from kimi_lsp.workspace.paths import resolve_in_root
 from kimi_lsp.workspace.policy import is_secret_path
 from kimi_lsp.workspace.redact import Redactor
@@ -34,10 +33,6 @@ KEY_BODY = [
 ]
 PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(KEY_BODY) + "\n-----END RSA PRIVATE KEY-----\n"
 DEFAULTS = Settings()
-
-
-def call(name: str, args: object) -> ToolCall:
-    return ToolCall(f"functions.{name}:0", name, json.dumps(args))
 
 
 def as_the_model_sees(text: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import threading
 import tracemalloc
@@ -12,12 +11,8 @@ from pathlib import Path
 import pytest
 
 from kimi_lsp.agent.tools import Toolbox
-from kimi_lsp.model.types import ToolCall
+from kimi_lsp.testing import tool_call as call
 from kimi_lsp.workspace.reading import EDIT_MAX_BYTES
-
-
-def call(name: str, args: object) -> ToolCall:
-    return ToolCall(f"functions.{name}:0", name, json.dumps(args))
 
 
 @pytest.fixture

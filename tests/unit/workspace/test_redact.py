@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from kimi_lsp.agent.tools import Toolbox
-from kimi_lsp.model.types import ToolCall
+from kimi_lsp.testing import tool_call as call
 from kimi_lsp.workspace.redact import MARK, Redactor, is_secret_env_name
 
 # Made-up credentials in the shapes the services issue.
@@ -28,10 +27,6 @@ TOKENS = [
     "AIza" + "SyA-abcdefghijklmnopqrstuvwxyz01234",
     "eyJhbGciOiJIUzI1NiJ9" + ".eyJzdWIiOiIxMjM0NTY3ODkwIn0" + ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
 ]
-
-
-def call(name: str, args: object) -> ToolCall:
-    return ToolCall(f"functions.{name}:0", name, json.dumps(args))
 
 
 @pytest.fixture
