@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from kimi_lsp.testing import STAND_IN_KEY, ScriptedCall, StandIn, Turn
-from tests.e2e.cli_projects import TEST_COMMAND, cli_env, make_project, run_cli
+from tests.cli_projects import TEST_COMMAND, cli_env, make_project, run_cli
 
 KEY_BODY = [f"MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt{i:04d}" for i in range(27)]
 

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from kimi_lsp.testing import ScriptedCall, StandIn, Turn
-from tests.e2e.cli_projects import TEST_COMMAND, cli_env, make_project, run_cli
+from tests.cli_projects import TEST_COMMAND, cli_env, make_project, run_cli
 
 KEY_LINES = [
     "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from kimi_lsp.agent.writeback import apply_changes
 from kimi_lsp.errors import KimiError
 from kimi_lsp.testing import STAND_IN_KEY, Fault, ScriptedCall, StandIn, Turn
 from kimi_lsp.testing.processes import alive, hanging_unittest
+from tests import cli_projects
 
 BUGGY = "def area(width, height):\n    return width + height\n"
 # The project's test reports what it saw in its output (the sandbox lets it write nowhere else): each
@@ -60,26 +60,15 @@ def project(tmp_path: Path) -> Path:
 
 
 def cli_env(tmp_path: Path, stand_in: StandIn | None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("KIMI_API_KEY", "MOONSHOT_API_KEY", "KIMI_BASE_URL")}
-    env["KIMI_LSP_STATE_DIR"] = str(tmp_path / "state")
-    env["SEEN_ENV_MARKER"] = "marker-the-tests-do-see"
-    if stand_in is not None:
-        env["KIMI_API_KEY"] = STAND_IN_KEY
-        env["KIMI_BASE_URL"] = stand_in.url
-    env.update(extra)
+    """The shared CLI environment with a marker the tests report seeing; without a stand-in, no API key at all."""
+    env = cli_projects.cli_env(tmp_path, stand_in, SEEN_ENV_MARKER="marker-the-tests-do-see", **extra)
+    if stand_in is None and "KIMI_API_KEY" not in extra:
+        del env["KIMI_API_KEY"]
     return env
 
 
-def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kimi_lsp", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return cli_projects.run_cli(cwd, env, *args)
 
 
 def test_fix_json_reports_fixed_with_the_diff_and_leaves_the_tree_untouched(tmp_path: Path, project: Path) -> None:

@@ -1,4 +1,4 @@
-"""A small failing project, and `kimi-lsp` run as a program against the stand-in: shared by the e2e CLI tests."""
+"""A small failing project, and `kimi-lsp` run as a program against the stand-in: shared by the CLI tests."""
 
 from __future__ import annotations
 
