@@ -17,6 +17,9 @@ __all__ = ["glob_regex"]
 def glob_regex(pattern: str, *, gitignore: bool = False) -> str:
     """The regular expression (unanchored) that ``pattern`` means in the given dialect."""
     out: list[str] = []
+    # Where the last closing brace and bracket are: an opening one after them is literal at once, so a
+    # pattern of many unclosed ones is read in linear time, not searched again from each.
+    last_brace, last_bracket = pattern.rfind("}"), pattern.rfind("]")
     i = 0
     while i < len(pattern):
         char = pattern[i]
@@ -36,8 +39,8 @@ def glob_regex(pattern: str, *, gitignore: bool = False) -> str:
             out.append("[^/]")
             i += 1
         elif char == "[":
-            i = _set(pattern, i, out, gitignore)
-        elif char == "{" and not gitignore and "}" in pattern[i + 1 :]:
+            i = _set(pattern, i, out, gitignore) if i < last_bracket else _literal(char, i, out)
+        elif char == "{" and not gitignore and i < last_brace:
             end = pattern.index("}", i + 1)
             out.append("(?:" + "|".join(re.escape(part) for part in pattern[i + 1 : end].split(",")) + ")")
             i = end + 1
@@ -48,6 +51,11 @@ def glob_regex(pattern: str, *, gitignore: bool = False) -> str:
             out.append(re.escape(char))
             i += 1
     return "".join(out)
+
+
+def _literal(char: str, i: int, out: list[str]) -> int:
+    out.append(re.escape(char))
+    return i + 1
 
 
 def _set(pattern: str, i: int, out: list[str], gitignore: bool) -> int:
